@@ -1,0 +1,453 @@
+"""Benchmark workloads for databay (issue 6).
+
+Runs ONE workload against whichever ``databay`` this interpreter imports, so the
+same file runs under our package and under ``databay==0.3.0`` from PyPI::
+
+    python benchmarks/suite.py W1 --json          # one JSON line of metrics
+    python benchmarks/suite.py W4 --quick         # tiny sizes, for smoke tests
+    python benchmarks/suite.py --list
+
+Only the public API is used (Inlet, Outlet, Link, Update, Record, SchedulePlanner,
+CsvOutlet). Standard library only. ``driver.py`` runs every workload in a fresh
+process for both implementations and prints the comparison table.
+"""
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import databay
+from databay import Inlet, Link, Outlet, Record, Update
+
+#: databay 0.3.0 defines no ``__version__``; ours does.
+IS_030 = not hasattr(databay, '__version__')
+IMPL = 'databay 0.3.0' if IS_030 else f'databay {databay.__version__}'
+
+QUICK = False  # set from the command line; workloads read it for their sizes
+
+
+# --------------------------------------------------------------------------- nodes
+
+class IntInlet(Inlet):
+    """Sync inlet returning one int."""
+
+    def pull(self, update):
+        return 1
+
+
+class AsyncIntInlet(Inlet):
+    """Async inlet returning one int."""
+
+    async def pull(self, update):
+        return 1
+
+
+class NoopOutlet(Outlet):
+    """Sync outlet doing nothing."""
+
+    def push(self, records, update):
+        pass
+
+
+class AsyncNoopOutlet(Outlet):
+    """Async outlet doing nothing."""
+
+    async def push(self, records, update):
+        pass
+
+
+class RowsInlet(Inlet):
+    """Returns a fresh list of the same small dicts on every pull."""
+
+    def __init__(self, rows):
+        super().__init__()
+        self.rows = rows
+
+    def pull(self, update):
+        return list(self.rows)  # fresh list: 0.3.0 rewrites the returned list in place
+
+
+class CountingOutlet(Outlet):
+    """Counts the records it receives."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def push(self, records, update):
+        self.count += len(records)
+
+
+class SleepInlet(Inlet):
+    """Blocks for ``seconds`` in a plain ``def`` pull."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def pull(self, update):
+        time.sleep(self.seconds)
+        return 1
+
+
+class AsyncSleepInlet(Inlet):
+    """Awaits ``asyncio.sleep(seconds)`` in an ``async def`` pull."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    async def pull(self, update):
+        await asyncio.sleep(self.seconds)
+        return 1
+
+
+class StampInlet(Inlet):
+    """Records ``time.monotonic()`` at every pull: one stamp per transfer."""
+
+    def __init__(self):
+        super().__init__()
+        self.stamps = []
+
+    def pull(self, update):
+        self.stamps.append(time.monotonic())
+        return 1
+
+
+# --------------------------------------------------------------------------- helpers
+
+def percentile(values, q):
+    """Linear-interpolated percentile, ``q`` in [0, 1]; None for no values."""
+    if not values:
+        return None
+    s = sorted(values)
+    pos = (len(s) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def time_calls(fn, min_seconds, min_calls, warmup=1, batch=1):
+    """Call ``fn`` repeatedly; return seconds per call, one value per batch.
+
+    Each value is the mean over ``batch`` consecutive calls, so very short calls
+    are timed without clock overhead and include their share of GC pauses.
+    """
+    for _ in range(warmup):
+        fn()
+    per_call = []
+    start = time.perf_counter()
+    while len(per_call) < min_calls or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        for _ in range(batch):
+            fn()
+        per_call.append((time.perf_counter() - t) / batch)
+    return per_call
+
+
+def schedule_planner(links, **kwargs):
+    """Build a SchedulePlanner; ``refresh_interval`` only matters to 0.3.0."""
+    from databay.planners import SchedulePlanner
+    if not IS_030:
+        kwargs.pop('refresh_interval', None)  # accepted by ours, but has no effect
+    return SchedulePlanner(links, **kwargs)
+
+
+def run_planner(planner, duration, shutdown_margin):
+    """Run blocking ``start()`` in this thread; ``shutdown()`` from another.
+
+    t0 is taken just before ``start()``; shutdown is called at
+    ``t0 + duration + shutdown_margin``. Returns timings and CPU seconds (of the
+    whole process, from just before ``start()`` until it returns).
+    """
+    out = {}
+    t0_taken = threading.Event()
+
+    def stopper():
+        t0_taken.wait()
+        deadline = out['t0'] + duration + shutdown_margin
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        out['shutdown_called'] = time.monotonic()
+        planner.shutdown()
+        out['shutdown_returned'] = time.monotonic()
+
+    def watchdog():
+        time.sleep(duration + shutdown_margin + 60)
+        print(json.dumps({'workload': 'watchdog', 'impl': IMPL,
+                          'error': 'start() did not return 60 s after shutdown()'}))
+        sys.stdout.flush()
+        os._exit(3)
+
+    stopper_thread = threading.Thread(target=stopper, daemon=True, name='bench-stopper')
+    stopper_thread.start()
+    threading.Thread(target=watchdog, daemon=True, name='bench-watchdog').start()
+    cpu0 = time.process_time()
+    out['t0'] = time.monotonic()
+    t0_taken.set()
+    try:
+        planner.start()
+    except BaseException as e:  # 0.3.0 may raise when its pool is torn down under it
+        out['start_raised'] = f'{type(e).__name__}: {e}'
+    out['start_returned'] = time.monotonic()
+    out['cpu_s'] = time.process_time() - cpu0
+    stopper_thread.join(60)  # 0.3.0's start() can return before its shutdown() does
+    return out
+
+
+def planner_metrics(inlets, interval, expected_per_link, run):
+    """Transfers done/expected, lateness against t0 + k*interval, drift, shutdown."""
+    t0 = run['t0']
+    stop = run.get('shutdown_called', run['start_returned'])
+    grid, anchored, drifts, firsts = [], [], [], []
+    for inlet in inlets:
+        stamps = inlet.stamps
+        if not stamps:
+            continue
+        late = [s - (t0 + k * interval) for k, s in enumerate(stamps)]
+        grid.extend(late)
+        anchored.extend(s - (stamps[0] + k * interval) for k, s in enumerate(stamps))
+        drifts.append(late[-1] - late[0])
+        firsts.append(stamps[0] - t0)
+    ms = lambda v: None if v is None else v * 1000.0
+    after = sum(1 for i in inlets for s in i.stamps
+                if s > run.get('shutdown_returned', math.inf))
+    m = {
+        'transfers_done': sum(len(i.stamps) for i in inlets),
+        'transfers_expected': expected_per_link * len(inlets),
+        'transfers_after_shutdown_returned': after,
+        'lateness_p50_ms': ms(percentile(grid, 0.50)),
+        'lateness_p99_ms': ms(percentile(grid, 0.99)),
+        'lateness_max_ms': ms(max(grid, default=None)),
+        'lateness_first_p50_ms': ms(percentile(anchored, 0.50)),
+        'lateness_first_p99_ms': ms(percentile(anchored, 0.99)),
+        'lateness_first_max_ms': ms(max(anchored, default=None)),
+        'drift_ms': ms(percentile(drifts, 0.50)),
+        'drift_max_ms': ms(max(drifts, default=None)),
+        'first_transfer_spread_ms': ms(max(firsts, default=None)),
+        'cpu_s': run['cpu_s'],
+        'cpu_ms': run['cpu_s'] * 1000.0,
+        'start_return_ms': ms(run['start_returned'] - stop),
+        'shutdown_call_ms': ms(run.get('shutdown_returned', math.nan) - stop),
+    }
+    notes = {'start_raised': run['start_raised']} if 'start_raised' in run else {}
+    return m, notes
+
+
+def planner_workload(n_links, interval, duration, **planner_kwargs):
+    """Shared body of W4, W4_default, W5 and W6."""
+    inlets = [StampInlet() for _ in range(n_links)]
+    outlet = NoopOutlet()
+    links = [Link(inlet, outlet, interval=interval) for inlet in inlets]
+    planner = schedule_planner(links, **planner_kwargs)
+    immediate = planner_kwargs.get('immediate_transfer', True)
+    slots = math.floor(duration / interval + 1e-9)
+    expected = slots + 1 if immediate else slots
+    # Shut down half an interval (at most 0.5 s) after the last due slot: away from
+    # any slot, and at the mean phase of 0.3.0's polling loop.
+    margin = 0.1 if QUICK else min(interval / 2, 0.5)
+    run = run_planner(planner, duration, margin)
+    return planner_metrics(inlets, interval, expected, run)
+
+
+# --------------------------------------------------------------------------- workloads
+
+def w1():
+    """Sync inlet -> sync no-op outlet: microseconds per ``Link.transfer()``."""
+    link = Link(IntInlet(), NoopOutlet(), interval=1)
+    return transfer_us(link)
+
+
+def w1b():
+    """As W1 with ``async def`` pull and push."""
+    link = Link(AsyncIntInlet(), AsyncNoopOutlet(), interval=1)
+    return transfer_us(link)
+
+
+def transfer_us(link):
+    """Median over batches of 200 transfers (1.5 s in all)."""
+    d = time_calls(link.transfer, 0.1 if QUICK else 1.5, 5, warmup=50, batch=200)
+    return {'us_per_transfer': statistics.median(d) * 1e6,
+            'us_per_transfer_min': min(d) * 1e6,
+            'transfers': len(d) * 200}, {}
+
+
+def w2(copy_records=True):
+    """10,000 small dicts per pull, two counting outlets: records/s."""
+    n = 1_000 if QUICK else 10_000
+    rows = [{'id': i, 'name': f'item-{i}', 'value': i * 0.5} for i in range(n)]
+    outlets = [CountingOutlet(), CountingOutlet()]
+    link = Link(RowsInlet(rows), outlets, interval=1, copy_records=copy_records)
+    d = time_calls(link.transfer, 0.1 if QUICK else 2.0, 2 if QUICK else 5)
+    calls = len(d) + 1  # + warm-up
+    assert all(o.count == n * calls for o in outlets), 'outlets missed records'
+    return {'records_per_s': n / statistics.median(d),
+            'records_per_transfer': n, 'transfers': len(d)}, {}
+
+
+def w2b():
+    """As W2 with ``copy_records=False``."""
+    return w2(copy_records=False)
+
+
+def w3(inlet_cls=SleepInlet):
+    """8 inlets each blocking 50 ms in a sync pull: seconds per transfer."""
+    link = Link([inlet_cls(0.05) for _ in range(8)], NoopOutlet(), interval=1)
+    d = time_calls(link.transfer, 0.0, 1 if QUICK else 5)
+    return {'s_per_transfer': statistics.median(d), 'transfers': len(d)}, {}
+
+
+def w3b():
+    """As W3 with 8 ``await asyncio.sleep(0.05)`` pulls."""
+    return w3(AsyncSleepInlet)
+
+
+def w4():
+    """20 links at 0.2 s for 8 s (0.3.0: refresh_interval=0.01): grid lateness, drift."""
+    if QUICK:
+        return planner_workload(5, 0.2, 0.4, refresh_interval=0.01)
+    return planner_workload(20, 0.2, 8.0, refresh_interval=0.01)
+
+
+def w4_default():
+    """20 links at 1 s for 6 s with planner defaults."""
+    return planner_workload(5 if QUICK else 20, 1.0, 0.2 if QUICK else 6.0)
+
+
+def w5():
+    """2,000 links at 1 s for 8 s: CPU, transfers done, p99 lateness, shutdown."""
+    return planner_workload(50 if QUICK else 2_000, 1.0, 0.2 if QUICK else 8.0)
+
+
+def w6():
+    """One link at 3,600 s, immediate_transfer=False, 6 s: idle CPU, shutdown."""
+    return planner_workload(1, 3600.0, 0.2 if QUICK else 6.0, immediate_transfer=False)
+
+
+W7_SNIPPETS = {
+    'bare': 'pass',
+    'import_databay': 'import databay',
+    'import_planners': 'from databay.planners import SchedulePlanner',
+}
+
+
+def w7():
+    """Import time in fresh processes, median of 15, net of bare interpreter start."""
+    n = 3 if QUICK else 15
+    cwd = tempfile.gettempdir()  # avoid '' on sys.path shadowing the installed package
+    samples = {k: [] for k in W7_SNIPPETS}
+    failed = {}
+    for _ in range(n):
+        for key, code in W7_SNIPPETS.items():  # interleaved, so noise hits all alike
+            if key in failed:
+                continue
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, '-c', code], cwd=cwd,
+                                  capture_output=True, text=True)
+            samples[key].append(time.perf_counter() - t)
+            if proc.returncode:
+                failed[key] = proc.stderr.strip().splitlines()[-1]
+    med = {k: statistics.median(v) * 1000.0 for k, v in samples.items() if k not in failed}
+    metrics = {'bare_interpreter_ms': med['bare']}
+    for key in ('import_databay', 'import_planners'):
+        metrics[key + '_ms'] = med[key] - med['bare'] if key in med else None
+    notes = {'failed': failed} if failed else {}
+    if 'import_planners' not in failed:
+        notes['importtime_top'] = importtime_top(W7_SNIPPETS['import_planners'], cwd)
+    return metrics, notes
+
+
+def importtime_top(code, cwd, top=12):
+    """Largest cumulative entries of ``-X importtime`` (one run, indicative only)."""
+    proc = subprocess.run([sys.executable, '-X', 'importtime', '-c', code], cwd=cwd,
+                          capture_output=True, text=True, check=True)
+    rows = []
+    for line in proc.stderr.splitlines():
+        parts = line.split('|')
+        if len(parts) != 3 or not parts[0].startswith('import time:'):
+            continue
+        try:
+            self_us = int(parts[0].split(':')[1])
+            cum_us = int(parts[1])
+        except ValueError:
+            continue  # header line
+        rows.append((parts[2].strip(), round(self_us / 1000, 2), round(cum_us / 1000, 2)))
+    rows.sort(key=lambda r: r[2], reverse=True)
+    return [{'module': m, 'self_ms': s, 'cumulative_ms': c} for m, s, c in rows[:top]]
+
+
+def w8():
+    """CsvOutlet writing 100,000 dict records in one push: records/s."""
+    from databay.outlets import CsvOutlet
+    n = 2_000 if QUICK else 100_000
+    records = [Record(payload={'id': i, 'name': f'item-{i}', 'value': i * 0.5}, metadata={})
+               for i in range(n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'out.csv')
+        outlet = CsvOutlet(path)
+        t = time.perf_counter()
+        outlet.push(records, Update(tags=[], transfer_number=0))
+        elapsed = time.perf_counter() - t
+        with open(path, newline='') as f:
+            lines = sum(1 for _ in f)
+    return {'records_per_s': n / elapsed, 'seconds': elapsed,
+            'rows_written': lines - 1}, {}
+
+
+WORKLOADS = {
+    'W1': w1,
+    'W1b': w1b,
+    'W2': w2,
+    'W2b': w2b,
+    'W3': w3,
+    'W3b': w3b,
+    'W4': w4,
+    'W4_default': w4_default,
+    'W5': w5,
+    'W6': w6,
+    'W7': w7,
+    'W8': w8,
+}
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv=None):
+    global QUICK
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('workload', nargs='?', choices=list(WORKLOADS))
+    parser.add_argument('--json', action='store_true', help='print one JSON line')
+    parser.add_argument('--quick', action='store_true', help='tiny sizes (smoke test)')
+    parser.add_argument('--list', action='store_true', help='list workloads and exit')
+    args = parser.parse_args(argv)
+    if args.list or not args.workload:
+        for name, fn in WORKLOADS.items():
+            print(f'{name:11} {fn.__doc__.splitlines()[0]}')
+        return 0
+    QUICK = args.quick
+    metrics, notes = WORKLOADS[args.workload]()
+    result = {'workload': args.workload, 'impl': IMPL, 'quick': QUICK,
+              'databay_file': databay.__file__,
+              'python': platform.python_version(), 'metrics': metrics, 'notes': notes}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f'{args.workload} [{IMPL}]')
+        for key, value in metrics.items():
+            print(f'  {key:36} {value:.6g}' if isinstance(value, float) else f'  {key:36} {value}')
+        for key, value in notes.items():
+            print(f'  {key}: {value}')
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

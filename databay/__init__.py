@@ -1,0 +1,33 @@
+"""databay: move data from inlets to outlets on a schedule.
+
+Standard library only; relative imports throughout, so the folder also works
+when copied into another package.
+"""
+
+from .base_planner import BasePlanner
+from .errors import (DatabayError, ImplementationError, InvalidNodeError, MissingLinkError,
+                     PlannerStateError, ScheduleIntervalError)
+from .inlet import Inlet
+from .link import Link
+from .outlet import MetadataKey, Outlet
+from .record import Record
+from .update import Update
+
+__version__ = "1.0.0"
+
+__all__ = [
+    "BasePlanner",
+    "DatabayError",
+    "ImplementationError",
+    "Inlet",
+    "InvalidNodeError",
+    "Link",
+    "MetadataKey",
+    "MissingLinkError",
+    "Outlet",
+    "PlannerStateError",
+    "Record",
+    "ScheduleIntervalError",
+    "Update",
+    "__version__",
+]

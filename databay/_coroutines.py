@@ -1,0 +1,144 @@
+"""Detecting and running coroutine callables without importing asyncio eagerly.
+
+``asyncio`` costs tens of milliseconds to import, so ``databay`` imports it only
+when a coroutine actually has to run.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import types
+import weakref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Coroutine
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, stable since Python 3.5
+
+
+def is_coroutine_callable(func: Any) -> bool:
+    """Whether calling ``func`` returns a coroutine.
+
+    Sees through bound methods, ``functools.partial`` objects and callable
+    instances whose ``__call__`` is ``async def``; recognises ``AsyncMock``.
+    """
+    for _ in range(32):  # unwrap at most this many layers
+        if isinstance(func, functools.partial):
+            func = func.func
+        elif isinstance(func, types.MethodType):
+            func = func.__func__
+        else:
+            break
+    code = getattr(func, "__code__", None)
+    if isinstance(code, types.CodeType):
+        return bool(code.co_flags & _CO_COROUTINE)
+    if getattr(func, "_is_coroutine", None) is not None or \
+            getattr(func, "_is_coroutine_marker", None) is not None:
+        return True  # asyncio.coroutine markers, unittest.mock.AsyncMock
+    call = getattr(type(func), "__call__", None)
+    if call is not None and not isinstance(func, type) and not isinstance(func, types.BuiltinFunctionType):
+        code = getattr(call, "__code__", None)
+        return isinstance(code, types.CodeType) and bool(code.co_flags & _CO_COROUTINE)
+    return False
+
+
+def is_awaitable(value: Any) -> bool:
+    """Whether ``value`` can be awaited (coroutine, Future, object with ``__await__``)."""
+    return isinstance(value, types.CoroutineType) or hasattr(type(value), "__await__")
+
+
+def run_coroutine(coroutine: Coroutine) -> Any:
+    """Run ``coroutine`` to completion from synchronous code and return its result.
+
+    Uses ``asyncio.run``; when the calling thread already runs an event loop
+    (e.g. a notebook), runs it on a short-lived helper thread instead.
+    """
+    import asyncio
+
+    if not loop_running():
+        return asyncio.run(_as_coroutine(coroutine))
+    outcome: list = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, asyncio.run(_as_coroutine(coroutine))))
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome.append((False, error))
+
+    helper = threading.Thread(target=target, name="databay-coroutine")
+    helper.start()
+    helper.join()
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
+
+
+def loop_running() -> bool:
+    """Whether the calling thread is running an asyncio event loop."""
+    asyncio = sys.modules.get("asyncio")  # not imported yet: no loop can be running
+    return asyncio is not None and asyncio._get_running_loop() is not None
+
+
+class LoopRunner:
+    """Runs coroutines on one event loop that is reused from call to call.
+
+    ``asyncio.run`` builds and tears down a loop each time (about 150 µs); a
+    link that transfers every few milliseconds should not pay that. The loop
+    is created on first use and closed by :meth:`close` or when the runner is
+    garbage-collected. A call made while the loop is busy in another thread,
+    or from a thread that already runs a loop, falls back to
+    :func:`run_coroutine`.
+    """
+
+    def __init__(self) -> None:
+        self._loop: Any = None
+        self._lock = threading.Lock()
+        self._finalizer: Any = None
+
+    def run(self, coroutine: Coroutine) -> Any:
+        """Run ``coroutine`` to completion and return its result."""
+        if loop_running() or not self._lock.acquire(blocking=False):
+            return run_coroutine(coroutine)
+        try:
+            if self._loop is None:
+                import asyncio
+
+                self._loop = asyncio.new_event_loop()
+                self._finalizer = weakref.finalize(self, _close_loop, self._loop)
+            return self._loop.run_until_complete(coroutine)
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        """Close the loop (cancelling leftover tasks); the next ``run`` makes a new one."""
+        with self._lock:
+            finalizer, self._finalizer, self._loop = self._finalizer, None, None
+        if finalizer is not None:
+            finalizer()
+
+
+def _close_loop(loop: Any) -> None:
+    """Cancel what is left on ``loop``, shut its executor and async generators, close it."""
+    import asyncio
+
+    if loop.is_closed() or loop.is_running():
+        return
+    try:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
+async def _as_coroutine(awaitable: Any) -> Any:
+    return await awaitable
+

@@ -1,0 +1,151 @@
+"""One transfer of a link, written once and driven either sync or async.
+
+:func:`transfer_steps` is a generator holding the whole pipeline (pull →
+link processors → groupers → per batch: copy → outlet processors → push). It
+yields each group of calls that should run concurrently and receives their
+outcomes; :func:`run_sync` drives it on threads (no event loop at all) and
+:func:`run_async` on an asyncio loop when a node is a coroutine.
+"""
+
+from __future__ import annotations
+
+from ._concurrency import run_on_loop, run_on_threads
+from ._log import get_logger
+from .record import copy_records
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Generator, List, Optional, Sequence, Tuple
+
+    from ._concurrency import Call, Outcome
+    from .inlet import Inlet
+    from .link import Link
+    from .outlet import Outlet
+    from .record import Record
+    from .update import Update
+
+    Steps = Generator[Tuple[Sequence[Call], Optional[int]], List[Outcome], None]
+
+_LOGGER = get_logger("databay.Link")
+
+
+def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
+    """The pipeline of one transfer; ``flush`` skips the pull and releases held records."""
+    if flush:
+        records: List[Record] = []
+        _request_flush(link.processors)
+    else:
+        inlets: Tuple[Inlet, ...] = tuple(link._inlets)
+        outcomes = yield [(inlet.pull, (update,), inlet._uses_coroutine) for inlet in inlets], \
+            link.inlet_concurrency
+        records = []
+        for inlet, (ok, value) in zip(inlets, outcomes):
+            if ok:
+                try:
+                    records.extend(inlet._to_records(value))
+                    continue
+                except Exception as error:  # noqa: BLE001 - a broken new_record override
+                    value = error
+            _fail(link, "inlet", inlet, update, value)
+
+    records = _apply(link, "processor", link.processors, records, update, _check_records)
+    batches = _apply(link, "grouper", link.groupers, [records], update, _check_batches)
+
+    for batch in batches:
+        outlets: Tuple[Outlet, ...] = tuple(link._outlets)
+        if flush:
+            outlets = tuple(outlet for outlet in outlets
+                            if batch or _request_flush(outlet.processors))
+        if not outlets:
+            continue
+        deliveries = _deliveries(batch, len(outlets), link._copy_records)
+        outcomes = yield [(outlet._process_and_push, (records_, update), outlet._uses_coroutine)
+                          for outlet, records_ in zip(outlets, deliveries)], None
+        for outlet, (ok, value) in zip(outlets, outcomes):
+            if not ok:
+                _fail(link, "outlet", outlet, update, value)
+
+
+def run_sync(steps: Steps) -> None:
+    """Drive ``steps`` with plain calls and threads; no event loop is created."""
+    outcomes: Any = None
+    while True:
+        try:
+            calls, limit = steps.send(outcomes)
+        except StopIteration:
+            return
+        outcomes = run_on_threads(calls, limit)
+
+
+async def run_async(steps: Steps) -> None:
+    """Drive ``steps`` on the running event loop."""
+    outcomes: Any = None
+    while True:
+        try:
+            calls, limit = steps.send(outcomes)
+        except StopIteration:
+            return
+        outcomes = await run_on_loop(calls, limit)
+
+
+def holds_records(processor: Callable) -> bool:
+    """Whether ``processor`` is holding records back (a Buffer-like object).
+
+    The protocol: a non-empty ``records`` attribute and a ``flush`` flag that,
+    once True, makes the next call release everything.
+    """
+    return bool(getattr(processor, "records", None)) and hasattr(processor, "flush")
+
+
+def _request_flush(processors: Sequence[Callable]) -> bool:
+    """Ask every holding processor to release on its next call; True if any holds."""
+    holding = [processor for processor in processors if holds_records(processor)]
+    for processor in holding:
+        processor.flush = True  # type: ignore[attr-defined]
+    return bool(holding)
+
+
+def _deliveries(batch: List[Record], count: int, copy: bool) -> List[List[Record]]:
+    """One list per outlet: deep copies for all but the last, which takes ``batch``."""
+    if not copy:
+        return [batch] * count
+    return [copy_records(batch) for _ in range(count - 1)] + [batch]
+
+
+def _apply(link: Link, kind: str, functions: Sequence[Callable], value: Any,
+           update: Update, check: Callable[[Callable, Any], None]) -> Any:
+    """Thread ``value`` through processors or groupers; a failing one is skipped."""
+    for function in functions:
+        try:
+            result = function(value)
+            check(function, result)
+        except Exception as error:  # noqa: BLE001 - reported by _fail
+            _fail(link, kind, function, update, error)
+            continue
+        value = result
+    return value
+
+
+def _check_records(processor: Callable, result: Any) -> None:
+    if not isinstance(result, list):
+        raise TypeError("processor %r returned %r; a processor must return a list of records"
+                        % (processor, _short(result)))
+
+
+def _check_batches(grouper: Callable, result: Any) -> None:
+    if not isinstance(result, list) or not all(isinstance(batch, list) for batch in result):
+        raise TypeError("grouper %r returned %r; a grouper must return a list of lists of records"
+                        % (grouper, _short(result)))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _fail(link: Link, kind: str, node: Any, update: Update, error: BaseException) -> None:
+    """Re-raise ``error`` or, with ``ignore_exceptions``, log it and carry on."""
+    if not isinstance(error, Exception) or not link._ignore_exceptions:
+        raise error
+    _LOGGER.error("%s %r failed during update %s of %r: %r", kind.capitalize(), node, update,
+                  link, error, exc_info=error)

@@ -1,0 +1,75 @@
+"""Argument checks shared by the public constructors.
+
+Every message names the parameter, shows the value given and says what is
+accepted, e.g. ``interval=-1 must be a positive number of seconds or a timedelta``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional
+
+
+def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> Optional[int]:
+    """Return ``value`` if it is an int >= 1 (or None when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    accepted = "an int >= 1" + (" or None" if allow_none else "")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s=%r must be %s" % (name, value, accepted))
+    if value < 1:
+        raise ValueError("%s=%r must be %s" % (name, value, accepted))
+    return value
+
+
+def to_seconds(name: str, value: Any) -> float:
+    """Return a positive interval in seconds from a timedelta, int or float."""
+    datetime = sys.modules.get("datetime")  # a timedelta implies datetime was imported
+    if datetime is not None and isinstance(value, datetime.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise TypeError("%s=%r must be a positive number of seconds or a timedelta" % (name, value))
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError("%s=%r must be a positive number of seconds or a timedelta" % (name, value))
+    return seconds
+
+
+def to_tags(name: str, value: Any) -> List[str]:
+    """Return tags as a new list of str from None, a str or a list/tuple of str."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(tag, str) for tag in value):
+        return list(value)
+    raise TypeError("%s=%r must be a str, a list of str or None" % (name, value))
+
+
+def to_callables(name: str, value: Any) -> List[Callable]:
+    """Return a new list of callables from None, one callable or a list of callables."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not callable(item):
+            raise TypeError("%s=%r must be a callable or a list of callables; %r is not callable"
+                            % (name, value, item))
+    return list(items)
+
+
+def check_mapping(name: str, value: Any) -> Any:
+    """Return ``value`` if it is a mapping or None."""
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError("%s=%r must be a mapping (e.g. a dict) or None" % (name, value))
+    return value
+
+
+def to_list(value: Any) -> list:
+    """Return ``value`` as a new list: a list or tuple is copied, anything else wrapped."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,83 @@
+"""Inlet: the producing end of a link."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+from ._coroutines import is_coroutine_callable
+from ._lifecycle import Lifecycle, check_initialised
+from ._validation import check_mapping
+from .record import Record
+from .update import Update
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
+
+
+class Inlet(Lifecycle, ABC):
+    """Produces data in :meth:`pull`; subclass it and implement ``pull``.
+
+    ``pull`` may be ``def`` or ``async def``. What it returns becomes records:
+    a list gives one record per element (``[]`` gives none), anything else
+    gives exactly one record. Elements that are already :class:`Record` pass
+    as they are; every other value ``v`` becomes ``self.new_record(payload=v)``.
+
+    Args:
+        metadata: global metadata attached to every record this inlet creates;
+            a mapping or None. The inlet never mutates it.
+
+    Raises:
+        TypeError: ``metadata`` is not a mapping or None.
+    """
+
+    def __init__(self, metadata: Optional[Mapping] = None) -> None:
+        self._metadata: Mapping = {} if check_mapping("metadata", metadata) is None else metadata
+        self._init_lifecycle()
+        self._uses_coroutine = is_coroutine_callable(self.pull)
+
+    @property
+    def metadata(self) -> Mapping:
+        """The global metadata given at construction (the same object, not a copy)."""
+        check_initialised(self)
+        return self._metadata
+
+    @abstractmethod
+    def pull(self, update: Update) -> Any:
+        """Produce new data for the transfer ``update``; see the class docstring."""
+        raise NotImplementedError()
+
+    def new_record(self, payload: Any, metadata: Optional[Mapping] = None) -> Record:
+        """Return a Record of ``payload`` with a new metadata dict.
+
+        The dict holds this inlet's global metadata, then ``metadata`` on top
+        (local wins on equal keys), then ``'__inlet__': str(self)``.
+        """
+        try:
+            global_metadata = self._metadata
+        except AttributeError:
+            check_initialised(self)
+            raise
+        if metadata is None:
+            return Record(payload, {**global_metadata, "__inlet__": str(self)})
+        check_mapping("metadata", metadata)
+        return Record(payload, {**global_metadata, **metadata, "__inlet__": str(self)})
+
+    def _to_records(self, data: Any) -> List[Record]:
+        """Turn what ``pull`` returned into records (the pull-return rules)."""
+        values = data if isinstance(data, list) else [data]
+        if not values:
+            return []
+        if type(self).new_record is not Inlet.new_record:  # honour an override
+            return [value if isinstance(value, Record) else self.new_record(payload=value)
+                    for value in values]
+        template: Dict[str, Any] = {**self._metadata, "__inlet__": str(self)}
+        copy = template.copy
+        return [value if isinstance(value, Record) else Record(value, copy()) for value in values]
+
+    def __repr__(self) -> str:
+        metadata = getattr(self, "_metadata", None)
+        if metadata:
+            return "%s(metadata=%r)" % (type(self).__name__, metadata)
+        return "%s()" % type(self).__name__

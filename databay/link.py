@@ -1,0 +1,262 @@
+"""Link: which inlets feed which outlets, how often, and one transfer between them."""
+
+from __future__ import annotations
+
+import itertools
+
+from ._coroutines import LoopRunner
+from ._deprecation import warn_deprecated
+from ._lifecycle import check_initialised
+from ._log import get_logger
+from ._transfer import holds_records, run_async, run_sync, transfer_steps
+from ._validation import check_positive_int, to_callables, to_list, to_seconds, to_tags
+from .errors import InvalidNodeError
+from .inlet import Inlet
+from .outlet import Outlet
+from .update import Update
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import datetime
+    from typing import Any, Callable, Collection, List, Optional, Union
+
+__all__ = ["Link", "Update"]
+
+_LOGGER = get_logger("databay.Link")
+
+
+class Link:
+    """Connects inlets to outlets and runs transfers between them every ``interval``.
+
+    One :meth:`transfer` pulls all inlets concurrently (at most
+    ``inlet_concurrency`` at once), passes the records through ``processors``
+    and ``groupers``, and pushes every batch to all outlets concurrently.
+
+    Args:
+        inlets: an Inlet or a list of Inlets.
+        outlets: an Outlet or a list of Outlets.
+        interval: seconds between transfers, as a timedelta, int or float > 0.
+        tags: a str or list of str naming the link; they prefix ``str(update)``.
+        copy_records: give each outlet its own deep copy of every batch, so no
+            outlet sees another's changes (default True).
+        ignore_exceptions: log a failing inlet, processor, grouper or outlet
+            and carry on without it, instead of raising (default False).
+        inlet_concurrency: how many inlets may pull at once; None (default)
+            means all of them.
+        immediate_transfer: let a planner with ``immediate_transfer=True`` run
+            this link once as soon as it starts (default True).
+        processors: callables taking and returning a list of records, in order.
+        groupers: callables taking and returning a list of batches, in order.
+
+    Raises:
+        TypeError: a node is not an Inlet/Outlet, or an argument has the wrong type.
+        ValueError: ``interval`` is not positive or ``inlet_concurrency`` < 1.
+        InvalidNodeError: the same inlet or outlet is given twice.
+        ImplementationError: a node's ``__init__`` skipped ``super().__init__()``.
+    """
+
+    def __init__(self,
+                 inlets: Union[Inlet, List[Inlet]],
+                 outlets: Union[Outlet, List[Outlet]],
+                 interval: Union[datetime.timedelta, int, float],
+                 tags: Union[str, List[str], None] = None,
+                 copy_records: bool = True,
+                 ignore_exceptions: bool = False,
+                 catch_exceptions: Optional[bool] = None,
+                 inlet_concurrency: Optional[int] = None,
+                 immediate_transfer: bool = True,
+                 processors: Union[Callable, List[Callable], None] = None,
+                 groupers: Union[Callable, List[Callable], None] = None,
+                 name: Optional[str] = None) -> None:
+        if name is not None:
+            warn_deprecated("Link(name=...)", "Link(tags=...)", since="0.2.0")
+            tags = [name]
+        if catch_exceptions is not None:
+            warn_deprecated("Link(catch_exceptions=...)", "Link(ignore_exceptions=...)",
+                            since="0.2.0")
+            ignore_exceptions = catch_exceptions
+        self._inlets: List[Inlet] = []
+        self._outlets: List[Outlet] = []
+        self._interval_seconds = to_seconds("interval", interval)
+        self._tags = to_tags("tags", tags)
+        self._copy_records = bool(copy_records)
+        self._ignore_exceptions = bool(ignore_exceptions)
+        self.inlet_concurrency = check_positive_int("inlet_concurrency", inlet_concurrency,
+                                                    allow_none=True)
+        self.immediate_transfer = immediate_transfer
+        self.processors: List[Callable] = to_callables("processors", processors)
+        self.groupers: List[Callable] = to_callables("groupers", groupers)
+        self._transfer_numbers = itertools.count()
+        self._loop_runner = LoopRunner()
+        self._job: Any = None
+        self.add_inlets(inlets)
+        self.add_outlets(outlets)
+
+    # -- nodes -------------------------------------------------------------
+
+    @property
+    def inlets(self) -> List[Inlet]:
+        """The inlets of this link, in pull order."""
+        return self._inlets
+
+    @property
+    def outlets(self) -> List[Outlet]:
+        """The outlets of this link."""
+        return self._outlets
+
+    def add_inlets(self, inlets: Union[Inlet, List[Inlet]]) -> None:
+        """Add one inlet or a list of inlets.
+
+        Raises:
+            TypeError: an item is not an Inlet.
+            InvalidNodeError: an inlet is already in this link or given twice.
+        """
+        self._inlets = self._inlets + self._checked_nodes("inlets", inlets, Inlet, self._inlets)
+
+    def remove_inlets(self, inlets: Union[Inlet, List[Inlet]]) -> None:
+        """Remove one inlet or a list of inlets; InvalidNodeError if one is not here."""
+        self._inlets = self._without("inlet", inlets, self._inlets)
+
+    def add_outlets(self, outlets: Union[Outlet, List[Outlet]]) -> None:
+        """Add one outlet or a list of outlets (same rules as :meth:`add_inlets`)."""
+        self._outlets = self._outlets + self._checked_nodes("outlets", outlets, Outlet,
+                                                            self._outlets)
+
+    def remove_outlets(self, outlets: Union[Outlet, List[Outlet]]) -> None:
+        """Remove one outlet or a list of outlets; InvalidNodeError if one is not here."""
+        self._outlets = self._without("outlet", outlets, self._outlets)
+
+    def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
+        new: list = []
+        for node in to_list(nodes):
+            if not isinstance(node, kind):
+                raise TypeError("%s=%r: %r is not an instance of %s"
+                                % (parameter, nodes, node, kind.__name__))
+            check_initialised(node)
+            if any(node is other for other in present) or any(node is other for other in new):
+                raise InvalidNodeError("Link already contains %s: %r" % (kind.__name__.lower(), node))
+            new.append(node)
+        return new
+
+    @staticmethod
+    def _without(kind: str, nodes: Any, present: list) -> list:
+        remaining = list(present)
+        for node in to_list(nodes):
+            for index, other in enumerate(remaining):
+                if other is node:
+                    del remaining[index]
+                    break
+            else:
+                raise InvalidNodeError("Link does not contain %s: %r" % (kind, node))
+        return remaining
+
+    # -- configuration -----------------------------------------------------
+
+    @property
+    def interval(self) -> datetime.timedelta:
+        """Time between transfers, as a timedelta."""
+        import datetime
+
+        return datetime.timedelta(seconds=self._interval_seconds)
+
+    @property
+    def interval_seconds(self) -> float:
+        """Time between transfers in seconds."""
+        return self._interval_seconds
+
+    @property
+    def tags(self) -> List[str]:
+        """The tags naming this link (a list, possibly empty)."""
+        return self._tags
+
+    @property
+    def name(self) -> str:
+        """Deprecated since 0.2.0: the first tag, or ``''``."""
+        warn_deprecated("Link.name", "Link.tags", since="0.2.0")
+        return self._tags[0] if self._tags else ""
+
+    @property
+    def copy_records(self) -> bool:
+        """Whether each outlet gets its own deep copy of every batch."""
+        return self._copy_records
+
+    @property
+    def ignore_exceptions(self) -> bool:
+        """Whether failing nodes are logged and skipped instead of raised."""
+        return self._ignore_exceptions
+
+    def set_job(self, job: Any) -> None:
+        """Store the planner's handle for this link (used by planners)."""
+        self._job = job
+
+    @property
+    def job(self) -> Any:
+        """The planner's handle for this link, or None when not scheduled."""
+        return self._job
+
+    # -- running -----------------------------------------------------------
+
+    def transfer(self) -> None:
+        """Run one transfer now, in the calling thread.
+
+        A link whose inlets and outlets are all plain ``def`` runs without an
+        event loop; one with a coroutine node runs on an event loop it reuses
+        between transfers. Works from a thread that already runs a loop.
+
+        Raises:
+            Exception: whatever a node raised, unchanged, unless ``ignore_exceptions``.
+        """
+        self._run(flush=False)
+
+    def flush(self) -> bool:
+        """Deliver every record held by Buffers (link or outlet processors) now.
+
+        Runs one transfer that pulls nothing and asks each holding processor
+        to release. Planners call this at shutdown. Returns whether anything
+        was held.
+        """
+        if not (any(holds_records(p) for p in self.processors) or
+                any(holds_records(p) for outlet in self._outlets for p in outlet.processors)):
+            return False
+        self._run(flush=True)
+        return True
+
+    def _run(self, flush: bool) -> None:
+        update = Update(self._tags, next(self._transfer_numbers))
+        steps = transfer_steps(self, update, flush=flush)
+        if any(node._uses_coroutine for node in self._inlets) or \
+                any(node._uses_coroutine for node in self._outlets):
+            self._loop_runner.run(run_async(steps))
+        else:
+            run_sync(steps)
+
+    def on_start(self) -> None:
+        """Start every inlet and outlet that is not active yet (``try_start``)."""
+        self._each_node("on_start", "try_start")
+
+    def on_shutdown(self, keep: Collection[int] = ()) -> None:
+        """Shut down every active inlet and outlet and close this link's event loop.
+
+        Args:
+            keep: ``id()`` of nodes to leave running because another link
+                still uses them (planners pass this when removing a link).
+        """
+        try:
+            self._each_node("on_shutdown", "try_shutdown", keep)
+        finally:
+            self._loop_runner.close()
+
+    def _each_node(self, hook: str, method: str, keep: Collection[int] = ()) -> None:
+        for node in [*self._inlets, *self._outlets]:
+            if id(node) in keep:
+                continue
+            try:
+                getattr(node, method)()
+            except Exception as error:
+                if not self._ignore_exceptions:
+                    raise
+                _LOGGER.error("%s of %r failed in %r: %r", hook, node, self, error, exc_info=True)
+
+    def __repr__(self) -> str:
+        return "Link(tags:%s, interval:%s, inlets:%s, outlets:%s)" % (
+            self._tags, self.interval, self._inlets, self._outlets)

@@ -1,0 +1,70 @@
+"""A small pool of daemon worker threads, created on demand and joined on close.
+
+``concurrent.futures.ThreadPoolExecutor`` would do, but it costs ~10 ms to
+import and a Future per task; the planner needs neither results nor futures,
+only "run this soon" for thousands of tiny transfers a second.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, List, Tuple
+
+    Task = Tuple[Callable[..., Any], tuple]
+
+
+class WorkerPool:
+    """Runs submitted ``(function, args)`` tasks on at most ``max_workers`` threads."""
+
+    def __init__(self, max_workers: int, name: str = "databay-worker") -> None:
+        self._max_workers = max_workers
+        self._name = name
+        self._tasks: collections.deque = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._threads: List[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def submit_many(self, tasks: Iterable[Task]) -> None:
+        """Queue tasks and wake (or start) enough workers to run them."""
+        with self._ready:
+            if self._closed:
+                return
+            self._tasks.extend(tasks)
+            waiting = len(self._tasks)
+            self._ready.notify(min(waiting, self._idle))
+            missing = min(waiting - self._idle, self._max_workers - len(self._threads))
+            for _ in range(max(0, missing)):
+                thread = threading.Thread(target=self._work, name="%s-%d" % (self._name, len(self._threads)),
+                                          daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def close(self) -> None:
+        """Drop queued tasks, let running ones finish, and join every worker."""
+        with self._ready:
+            self._closed = True
+            self._tasks.clear()
+            self._ready.notify_all()
+            threads = list(self._threads)
+        current = threading.current_thread()
+        for thread in threads:
+            if thread is not current:
+                thread.join()
+
+    def _work(self) -> None:
+        tasks = self._tasks
+        while True:
+            with self._ready:
+                while not tasks:
+                    if self._closed:
+                        return
+                    self._idle += 1
+                    self._ready.wait()
+                    self._idle -= 1
+                function, args = tasks.popleft()
+            function(*args)

@@ -1,0 +1,133 @@
+"""ApsPlanner: BasePlanner scheduling through APScheduler 3.x (``pip install "databay[aps]"``).
+
+APScheduler is imported when an ApsPlanner is constructed, never at import,
+so ``import databay.planners`` works without it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .._deprecation import warn_deprecated
+from .._validation import check_positive_int
+from ..base_planner import STOPPING, BasePlanner
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Union
+
+    from ..link import Link
+
+__all__ = ["ApsPlanner", "APSPlanner"]
+
+
+class ApsPlanner(BasePlanner):
+    """Schedules links with APScheduler's ``BackgroundScheduler``; ``start()`` blocks.
+
+    Each transfer is an APScheduler interval job with ``max_instances=1`` and
+    ``coalesce=True`` (no overlap; misfires run once). Lifecycle, shutdown and
+    error handling are BasePlanner's, shared with SchedulePlanner.
+
+    Args:
+        links: a Link or list of Links.
+        threads: size of APScheduler's thread pool executor (default 30).
+        executors_override: entries merged into APScheduler's ``executors``.
+        job_defaults_override: entries merged into APScheduler's ``job_defaults``.
+        ignore_exceptions, immediate_transfer, shutdown_at_exit: see BasePlanner.
+
+    Raises:
+        ImportError: APScheduler is not installed (install ``databay[aps]``).
+    """
+
+    def __init__(self, links: Union[Link, List[Link], None] = None, threads: int = 30,
+                 executors_override: Optional[Dict[str, Any]] = None,
+                 job_defaults_override: Optional[Dict[str, Any]] = None,
+                 ignore_exceptions: bool = False, catch_exceptions: Optional[bool] = None,
+                 immediate_transfer: bool = True, shutdown_at_exit: bool = False) -> None:
+        try:
+            import apscheduler  # noqa: F401
+        except ImportError as error:
+            raise ImportError('ApsPlanner needs APScheduler 3.x; install it with '
+                              'pip install "databay[aps]"') from error
+        if catch_exceptions is not None:
+            warn_deprecated("ApsPlanner(catch_exceptions=...)", "ApsPlanner(ignore_exceptions=...)",
+                            since="0.2.0")
+            ignore_exceptions = catch_exceptions
+        self._threads = check_positive_int("threads", threads)
+        self._executors_override = dict(executors_override or {})
+        self._job_defaults_override = dict(job_defaults_override or {})
+        self._scheduler: Any = None
+        self._stop = threading.Event()
+        super().__init__(links=links, ignore_exceptions=ignore_exceptions,
+                         immediate_transfer=immediate_transfer, shutdown_at_exit=shutdown_at_exit)
+
+    def _new_scheduler(self) -> Any:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        executors = {"default": ThreadPoolExecutor(self._threads), **self._executors_override}
+        job_defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None,
+                        **self._job_defaults_override}
+        return BackgroundScheduler(executors=executors, job_defaults=job_defaults, timezone="UTC")
+
+    def _schedule(self, link: Link) -> None:
+        if self._scheduler is None:
+            return  # start() schedules every link
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        job = self._scheduler.add_job(self._run_transfer, args=(link,),
+                                      trigger=IntervalTrigger(seconds=link.interval_seconds))
+        link.set_job(job)
+
+    def _unschedule(self, link: Link) -> None:
+        job, scheduler = link.job, self._scheduler
+        link.set_job(None)
+        if job is not None and scheduler is not None:
+            from apscheduler.jobstores.base import JobLookupError
+
+            try:
+                job.remove()
+            except JobLookupError:
+                pass
+
+    def _start_planner(self) -> None:
+        """Start APScheduler in the background and block until shutdown."""
+        self._stop.clear()
+        with self._lock:
+            self._scheduler = self._new_scheduler()
+            for link in self._links:
+                self._schedule(link)
+            self._scheduler.start()
+        try:
+            while self._state != STOPPING:
+                self._stop.wait()
+        finally:
+            with self._lock:
+                scheduler, self._scheduler = self._scheduler, None
+                for link in self._links:
+                    link.set_job(None)
+            scheduler.shutdown(wait=True)
+
+    def _shutdown_planner(self, wait: bool = True) -> None:
+        self._stop.set()
+
+    def pause(self) -> None:
+        """Pause APScheduler (jobs stay scheduled but do not run)."""
+        if self._scheduler is not None:
+            self._scheduler.pause()
+
+    def resume(self) -> None:
+        """Resume after :meth:`pause`."""
+        if self._scheduler is not None:
+            self._scheduler.resume()
+
+    def __repr__(self) -> str:
+        return "ApsPlanner(threads:%s, links:%d)" % (self._threads, len(self._links))
+
+
+class APSPlanner(ApsPlanner):
+    """Deprecated since 0.1.7: use :class:`ApsPlanner`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warn_deprecated("APSPlanner", "ApsPlanner", since="0.1.7")
+        super().__init__(*args, **kwargs)

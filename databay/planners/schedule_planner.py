@@ -1,0 +1,196 @@
+"""SchedulePlanner: exact, poll-free scheduling on ``sched`` and ``threading``.
+
+Each link has a fixed grid: its k-th transfer is due at ``t0 + k * interval``
+(``t0`` is when the planner started or the link was added), so lateness never
+accumulates into drift. One thread (the one blocked in ``start()``) sleeps on
+an Event until the earliest due slot and is woken at once by ``shutdown``,
+``add_links`` and ``remove_links``; an idle planner costs no CPU. Due transfers
+run on a pool of worker threads. Links whose slots fall on the same instant
+share one ``sched`` event, so thousands of links cost one wake-up per instant.
+"""
+
+from __future__ import annotations
+
+import sched
+import threading
+import time
+
+from .._validation import check_positive_int
+from .._deprecation import warn_deprecated
+from .._log import get_logger
+from ..base_planner import STOPPING, BasePlanner
+from ..errors import ScheduleIntervalError
+from ._worker_pool import WorkerPool
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Union
+
+    from ..link import Link
+
+__all__ = ["SchedulePlanner", "ScheduleIntervalError"]
+
+_LOGGER = get_logger("databay.SchedulePlanner")
+
+
+class _Job:
+    """A link's place on its grid."""
+
+    __slots__ = ("link", "t0", "interval", "slot", "cancelled")
+
+    def __init__(self, link: Link, t0: float, slot: int) -> None:
+        self.link = link
+        self.t0 = t0
+        self.interval = link.interval_seconds
+        self.slot = slot
+        self.cancelled = False
+
+    @property
+    def due(self) -> float:
+        return self.t0 + self.slot * self.interval
+
+
+class SchedulePlanner(BasePlanner):
+    """Runs each link every ``link.interval`` on a drift-free grid, on worker threads.
+
+    * No polling: sleeps until the next due transfer; ``shutdown``,
+      ``add_links`` and ``remove_links`` wake it at once.
+    * No drift: a link's k-th transfer is due at ``t0 + k * interval``.
+    * No overlap: a due transfer whose previous run is still going is skipped
+      and logged; the grid continues.
+    * Misfires coalesce: after a stall longer than an interval, the link runs
+      once and resumes at its next slot in the future.
+
+    Args:
+        links: a Link or list of Links.
+        threads: worker threads running transfers (default 30).
+        ignore_exceptions, immediate_transfer, shutdown_at_exit: see BasePlanner.
+        refresh_interval: accepted for databay 0.3.0 compatibility; no effect.
+        clock: a monotonic ``() -> float`` seconds function (for tests).
+
+    Raises:
+        ValueError/TypeError: ``threads`` is not an int >= 1.
+    """
+
+    def __init__(self, links: Union[Link, List[Link], None] = None, threads: int = 30,
+                 ignore_exceptions: bool = False, immediate_transfer: bool = True,
+                 shutdown_at_exit: bool = False, refresh_interval: Optional[float] = None,
+                 catch_exceptions: Optional[bool] = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if catch_exceptions is not None:
+            warn_deprecated("SchedulePlanner(catch_exceptions=...)",
+                            "SchedulePlanner(ignore_exceptions=...)", since="0.2.0")
+            ignore_exceptions = catch_exceptions
+        self._threads = check_positive_int("threads", threads)
+        self._refresh_interval = refresh_interval
+        self._clock = clock
+        self._wake = threading.Event()
+        self._scheduler = sched.scheduler(clock, self._sleep)
+        self._jobs: Dict[Link, _Job] = {}
+        self._slots: Dict[float, List[_Job]] = {}
+        self._pool: Optional[WorkerPool] = None
+        self._t0: Optional[float] = None
+        super().__init__(links=links, ignore_exceptions=ignore_exceptions,
+                         immediate_transfer=immediate_transfer, shutdown_at_exit=shutdown_at_exit)
+
+    @property
+    def refresh_interval(self) -> Optional[float]:
+        """The value given at construction; kept for 0.3.0 compatibility, unused."""
+        return self._refresh_interval
+
+    # -- BasePlanner hooks -------------------------------------------------
+
+    def _schedule(self, link: Link) -> None:
+        """Put ``link`` on its grid (only while running; ``start`` does the rest)."""
+        if self._t0 is None:
+            return
+        self._add_job(_Job(link, self._clock(), 1))
+        self._wake.set()
+
+    def _unschedule(self, link: Link) -> None:
+        job = self._jobs.pop(link, None)
+        if job is not None:
+            job.cancelled = True
+            link.set_job(None)
+            self._wake.set()
+
+    def _run_immediate_transfers(self, links: List[Link]) -> None:
+        """Nothing to do here: immediate transfers are slot 0 of each grid."""
+
+    def _start_planner(self) -> None:
+        """Run the scheduling loop in the calling thread until shutdown."""
+        pool = self._pool = WorkerPool(self._threads)
+        self._scheduler = sched.scheduler(self._clock, self._sleep)
+        with self._lock:
+            self._t0 = t0 = self._clock()
+            for link in self._links:
+                immediate = self.immediate_transfer and link.immediate_transfer
+                self._add_job(_Job(link, t0, 0 if immediate else 1))
+        try:
+            while self._state != STOPPING:
+                delay = self._scheduler.run(blocking=False)
+                if self._state == STOPPING:
+                    break
+                self._wake.wait(delay)
+                self._wake.clear()
+        finally:
+            with self._lock:
+                self._t0 = None
+                for job in self._jobs.values():
+                    job.cancelled = True
+                    job.link.set_job(None)
+                self._jobs.clear()
+                self._slots.clear()
+            pool.close()
+            self._pool = None
+
+    def _shutdown_planner(self, wait: bool = True) -> None:
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------
+
+    def _add_job(self, job: _Job) -> None:
+        """Register ``job`` and put it in the slot of its due time (lock held)."""
+        self._jobs[job.link] = job
+        job.link.set_job(job)
+        self._enter(job)
+
+    def _enter(self, job: _Job) -> None:
+        due = job.due
+        slot = self._slots.get(due)
+        if slot is None:
+            self._slots[due] = [job]
+            self._scheduler.enterabs(due, 0, self._fire, (due,))
+        else:
+            slot.append(job)
+
+    def _fire(self, due: float) -> None:
+        """Dispatch every job due at ``due`` and move each to its next slot."""
+        with self._lock:
+            jobs = [job for job in self._slots.pop(due, ()) if not job.cancelled]
+            if not jobs or self._state == STOPPING:
+                return
+            epoch = self._epoch
+            now = self._clock()
+            for job in jobs:
+                next_slot = job.slot + 1
+                first_future = int((now - job.t0) // job.interval) + 1
+                if first_future > next_slot:
+                    _LOGGER.info("%r missed %d slot(s); running once and resuming the grid",
+                                 job.link, first_future - next_slot)
+                    next_slot = first_future
+                job.slot = next_slot
+                self._enter(job)
+        pool = self._pool
+        if pool is not None:
+            run = self._run_transfer
+            pool.submit_many([(run, (job.link, epoch)) for job in jobs])
+
+    def _sleep(self, seconds: float) -> None:
+        """``sched``'s delay function: wait on the wake-up Event, never past a wake-up."""
+        if seconds > 0:
+            self._wake.wait(seconds)
+
+    def __repr__(self) -> str:
+        return "SchedulePlanner(threads:%s, links:%d)" % (self._threads, len(self._links))
+

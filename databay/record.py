@@ -1,0 +1,55 @@
+"""Record: one unit of data travelling from inlets to outlets."""
+
+from __future__ import annotations
+
+from ._copy import copy_value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
+
+
+class Record:
+    """Data (``payload``) plus the ``metadata`` dict describing it.
+
+    Prefer :meth:`Inlet.new_record <databay.inlet.Inlet.new_record>`, which
+    attaches the inlet's metadata. Both attributes are assignable, so a
+    processor may transform records in place. Records compare by identity,
+    as in databay 0.3.0.
+
+    Args:
+        payload: the data, any object.
+        metadata: a dict of metadata; ``None`` becomes a new empty dict.
+    """
+
+    __slots__ = ("payload", "metadata", "__weakref__")
+
+    def __init__(self, payload: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
+        self.payload = payload
+        self.metadata = {} if metadata is None else metadata
+
+    def __repr__(self) -> str:
+        return "Record(payload=%r, metadata=%r)" % (self.payload, self.metadata)
+
+    def __deepcopy__(self, memo: dict) -> "Record":
+        return type(self)(copy_value(self.payload, memo), copy_value(self.metadata, memo))
+
+    def __getstate__(self) -> tuple:
+        return (self.payload, self.metadata)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.payload, self.metadata = state
+
+
+def copy_records(records: List[Record]) -> List[Record]:
+    """Return a deep copy of ``records`` (one memo, so shared objects stay shared)."""
+    memo: dict = {}
+    copied = []
+    for record in records:
+        if type(record) is Record:
+            copied.append(Record(copy_value(record.payload, memo), copy_value(record.metadata, memo)))
+        else:
+            import copy
+
+            copied.append(copy.deepcopy(record, memo))
+    return copied
