@@ -3,11 +3,14 @@
 A *call* is ``(function, args, is_coroutine)``. Each returns an *outcome*
 ``(True, value)`` or ``(False, exception)`` in the order the calls were given,
 so the caller decides what a failure means. Sync calls that unexpectedly return
-an awaitable are awaited (or run to completion) rather than dropped.
+an awaitable are awaited (or run to completion) rather than dropped. Helper
+threads run in a copy of the caller's ``contextvars`` context, so context
+(e.g. which planner transfer is running) follows the work onto them.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 from ._coroutines import is_awaitable, run_coroutine
@@ -54,7 +57,8 @@ def run_on_threads(calls: Sequence[Call], limit: Optional[int]) -> List[Outcome]
             function, args, _ = calls[index]
             outcomes[index] = call(function, args)
 
-    helpers = [threading.Thread(target=work, name="databay-call", daemon=True)
+    helpers = [threading.Thread(target=contextvars.copy_context().run, args=(work,),
+                                name="databay-call", daemon=True)
                for _ in range(workers - 1)]
     for helper in helpers:
         helper.start()
@@ -96,7 +100,8 @@ async def _dispatch(loop: Any, function: Callable[..., Any], args: tuple, is_cor
         outcome = call(function, args)
         loop.call_soon_threadsafe(_resolve, future, outcome)
 
-    threading.Thread(target=target, name="databay-call", daemon=True).start()
+    threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                     name="databay-call", daemon=True).start()
     return await future
 
 

@@ -6,6 +6,7 @@ when a coroutine actually has to run.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import sys
 import threading
@@ -68,7 +69,8 @@ def run_coroutine(coroutine: Coroutine) -> Any:
         except BaseException as error:  # re-raised in the caller's thread
             outcome.append((False, error))
 
-    helper = threading.Thread(target=target, name="databay-coroutine")
+    helper = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                              name="databay-coroutine")
     helper.start()
     helper.join()
     ok, value = outcome[0]
@@ -98,6 +100,7 @@ class LoopRunner:
         self._loop: Any = None
         self._lock = threading.Lock()
         self._finalizer: Any = None
+        self._close_pending = False  # close() was called while run() was busy
 
     def run(self, coroutine: Coroutine) -> Any:
         """Run ``coroutine`` to completion and return its result."""
@@ -112,11 +115,24 @@ class LoopRunner:
             return self._loop.run_until_complete(coroutine)
         finally:
             self._lock.release()
+            if self._close_pending:
+                self._close_pending = False
+                self.close()
 
     def close(self) -> None:
-        """Close the loop (cancelling leftover tasks); the next ``run`` makes a new one."""
-        with self._lock:
+        """Close the loop (cancelling leftover tasks); the next ``run`` makes a new one.
+
+        While :meth:`run` is busy (e.g. a node shuts its own link down during a
+        transfer) the loop is closed as soon as ``run`` returns, instead of
+        waiting for it, which would deadlock.
+        """
+        if not self._lock.acquire(blocking=False):
+            self._close_pending = True
+            return
+        try:
             finalizer, self._finalizer, self._loop = self._finalizer, None, None
+        finally:
+            self._lock.release()
         if finalizer is not None:
             finalizer()
 

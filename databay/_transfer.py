@@ -106,10 +106,14 @@ def _request_flush(processors: Sequence[Callable]) -> bool:
 
 
 def _deliveries(batch: List[Record], count: int, copy: bool) -> List[List[Record]]:
-    """One list per outlet: deep copies for all but the last, which takes ``batch``."""
+    """One list per outlet: a deep copy each, or ``batch`` itself for all when not ``copy``.
+
+    No outlet may take the original: its objects may still be held by the inlet
+    (a reused payload), by a Buffer or by another batch of the same transfer.
+    """
     if not copy:
         return [batch] * count
-    return [copy_records(batch) for _ in range(count - 1)] + [batch]
+    return [copy_records(batch) for _ in range(count)]
 
 
 def _apply(link: Link, kind: str, functions: Sequence[Callable], value: Any,
@@ -128,13 +132,13 @@ def _apply(link: Link, kind: str, functions: Sequence[Callable], value: Any,
 
 def _check_records(processor: Callable, result: Any) -> None:
     if not isinstance(result, list):
-        raise TypeError("processor %r returned %r; a processor must return a list of records"
+        raise TypeError("processor %r returned %s; a processor must return a list of records"
                         % (processor, _short(result)))
 
 
 def _check_batches(grouper: Callable, result: Any) -> None:
     if not isinstance(result, list) or not all(isinstance(batch, list) for batch in result):
-        raise TypeError("grouper %r returned %r; a grouper must return a list of lists of records"
+        raise TypeError("grouper %r returned %s; a grouper must return a list of lists of records"
                         % (grouper, _short(result)))
 
 

@@ -21,6 +21,7 @@ once shutdown began, and reports errors.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import weakref
 from abc import ABC, abstractmethod
@@ -38,6 +39,13 @@ _LOGGER = get_logger("databay.BasePlanner")
 
 # Planner states. Plain strings: ``enum`` is too slow to import for four names.
 IDLE, STARTING, RUNNING, STOPPING = "idle", "starting", "running", "stopping"
+
+# (planner, link) pairs whose transfer the current context is running. A context
+# variable, not a thread-local: databay copies the context onto the threads and
+# tasks a transfer uses, so a node calling shutdown() from any of them is known
+# to be inside a transfer (waiting for it to end would deadlock).
+_RUNNING_TRANSFERS: contextvars.ContextVar = contextvars.ContextVar(
+    "databay_running_transfers", default=())
 
 
 class BasePlanner(ABC):
@@ -62,7 +70,6 @@ class BasePlanner(ABC):
         self._state = IDLE
         self._epoch = 0  # bumped when shutdown begins: queued transfers of older epochs never run
         self._busy: dict = {}  # link -> thread running its transfer
-        self._local = threading.local()
         self._start_thread: Optional[threading.Thread] = None
         self._background: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
@@ -147,7 +154,7 @@ class BasePlanner(ABC):
 
     def _retire(self, gone: List[Link], remaining: List[Link]) -> None:
         """Finish removed links: wait for their transfers, flush, stop unshared nodes."""
-        mine = getattr(self._local, "links", ())
+        mine = self._links_running_here()
         with self._lock:
             while any(link in self._busy and link not in mine for link in gone):
                 self._changed.wait()
@@ -226,8 +233,7 @@ class BasePlanner(ABC):
             return
         with self._lock:
             start_thread = self._start_thread
-        here = threading.current_thread()
-        inside = here is start_thread or getattr(self._local, "links", ())
+        inside = threading.current_thread() is start_thread or self._links_running_here()
         if start_thread is not None:
             if wait and not inside:
                 self._stopped.wait()
@@ -308,22 +314,20 @@ class BasePlanner(ABC):
         scheduled; a transfer queued before a shutdown never runs. Returns
         whether the transfer ran.
         """
-        thread = threading.current_thread()
         with self._lock:
             if self._state == STOPPING or (epoch is not None and epoch != self._epoch):
                 return False
             if link in self._busy:
                 _LOGGER.warning("Skipped a transfer of %r: the previous one is still running", link)
                 return False
-            self._busy[link] = thread
-        mine = self._local.__dict__.setdefault("links", [])
-        mine.append(link)
+            self._busy[link] = True
+        token = _RUNNING_TRANSFERS.set(_RUNNING_TRANSFERS.get() + ((self, link),))
         try:
             link.transfer()
         except Exception as error:  # noqa: BLE001 - reported, and maybe stops the planner
             self._on_exception(error, link)
         finally:
-            mine.pop()
+            _RUNNING_TRANSFERS.reset(token)
             with self._lock:
                 del self._busy[link]
                 self._changed.notify_all()
@@ -347,6 +351,10 @@ class BasePlanner(ABC):
                 if not self._ignore_exceptions:
                     raise
 
+    def _links_running_here(self) -> List[Link]:
+        """The links of this planner whose transfer the calling context is inside."""
+        return [link for planner, link in _RUNNING_TRANSFERS.get() if planner is self]
+
     def _record_error(self, error: BaseException) -> None:
         with self._lock:
             if self._error is None:
@@ -361,7 +369,7 @@ class BasePlanner(ABC):
             self._epoch += 1
             self._changed.notify_all()
             inside = threading.current_thread() is self._start_thread or \
-                bool(getattr(self._local, "links", ()))
+                bool(self._links_running_here())
         _LOGGER.info("Shutting down %r", self)
         self._shutdown_planner(wait=wait and not inside)
         return True

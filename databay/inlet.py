@@ -60,9 +60,13 @@ class Inlet(Lifecycle, ABC):
             check_initialised(self)
             raise
         if metadata is None:
-            return Record(payload, {**global_metadata, "__inlet__": str(self)})
-        check_mapping("metadata", metadata)
-        return Record(payload, {**global_metadata, **metadata, "__inlet__": str(self)})
+            merged = {**global_metadata}
+        else:
+            check_mapping("metadata", metadata)
+            merged = {**global_metadata, **metadata}
+        merged.pop("__inlet__", None)  # re-added below, so it is always the last key
+        merged["__inlet__"] = str(self)
+        return Record(payload, merged)
 
     def _to_records(self, data: Any) -> List[Record]:
         """Turn what ``pull`` returned into records (the pull-return rules)."""
@@ -72,7 +76,9 @@ class Inlet(Lifecycle, ABC):
         if type(self).new_record is not Inlet.new_record:  # honour an override
             return [value if isinstance(value, Record) else self.new_record(payload=value)
                     for value in values]
-        template: Dict[str, Any] = {**self._metadata, "__inlet__": str(self)}
+        template: Dict[str, Any] = {**self._metadata}
+        template.pop("__inlet__", None)  # so that '__inlet__' is always the last key
+        template["__inlet__"] = str(self)
         copy = template.copy
         return [value if isinstance(value, Record) else Record(value, copy()) for value in values]
 

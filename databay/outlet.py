@@ -46,6 +46,10 @@ class Outlet(Lifecycle, ABC):
         """Run the outlet processors, then ``push``; returns what ``push`` returns."""
         for processor in self.processors:
             records = processor(records)
+            if not isinstance(records, list):
+                text = repr(records)
+                raise TypeError("processor %r of %r returned %s; a processor must return a list of records"
+                                % (processor, self, text if len(text) <= 80 else text[:77] + "..."))
         return self.push(records, update)
 
     def __repr__(self) -> str:

@@ -32,13 +32,24 @@ class Record:
         return "Record(payload=%r, metadata=%r)" % (self.payload, self.metadata)
 
     def __deepcopy__(self, memo: dict) -> "Record":
-        return type(self)(copy_value(self.payload, memo), copy_value(self.metadata, memo))
+        # __new__, not __init__: a subclass may take other arguments and hold more attributes
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        clone.payload = copy_value(self.payload, memo)
+        clone.metadata = copy_value(self.metadata, memo)
+        extra = getattr(self, "__dict__", None)  # attributes of a subclass without __slots__
+        if extra:
+            clone.__dict__.update(copy_value(extra, memo))
+        return clone
 
     def __getstate__(self) -> tuple:
-        return (self.payload, self.metadata)
+        extra = getattr(self, "__dict__", None)
+        return (self.payload, self.metadata, extra) if extra else (self.payload, self.metadata)
 
     def __setstate__(self, state: tuple) -> None:
-        self.payload, self.metadata = state
+        self.payload, self.metadata = state[0], state[1]
+        if len(state) > 2:
+            self.__dict__.update(state[2])
 
 
 def copy_records(records: List[Record]) -> List[Record]:

@@ -1,0 +1,5 @@
+"""Support for links: :class:`~databay.support.buffers.Buffer`."""
+
+from .buffers import Buffer
+
+__all__ = ["Buffer"]

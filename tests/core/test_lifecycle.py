@@ -1,0 +1,168 @@
+"""on_start / on_shutdown once per node instance; the active flag (DESIGN: "Lifecycle")."""
+
+import threading
+
+import pytest
+
+from databay import Inlet, Link, Outlet
+
+
+class CountingInlet(Inlet):
+    def __init__(self, fail_start=False, fail_shutdown=False):
+        super().__init__()
+        self.starts = 0
+        self.shutdowns = 0
+        self.fail_start = fail_start
+        self.fail_shutdown = fail_shutdown
+
+    def pull(self, update):
+        return 1
+
+    def on_start(self):
+        self.starts += 1
+        if self.fail_start:
+            raise RuntimeError("cannot start")
+
+    def on_shutdown(self):
+        self.shutdowns += 1
+        if self.fail_shutdown:
+            raise RuntimeError("cannot stop")
+
+
+class CountingOutlet(Outlet):
+    def __init__(self):
+        super().__init__()
+        self.starts = 0
+        self.shutdowns = 0
+
+    def push(self, records, update):
+        pass
+
+    def on_start(self):
+        self.starts += 1
+
+    def on_shutdown(self):
+        self.shutdowns += 1
+
+
+def test_nodes_start_inactive():
+    """A new inlet or outlet is not active."""
+    assert CountingInlet().active is False
+    assert CountingOutlet().active is False
+
+
+def test_try_start_and_shutdown_toggle_active():
+    """try_start sets active after on_start; try_shutdown clears it after on_shutdown."""
+    inlet = CountingInlet()
+    inlet.try_start()
+    assert inlet.active and inlet.starts == 1
+    inlet.try_shutdown()
+    assert not inlet.active and inlet.shutdowns == 1
+
+
+def test_start_and_shutdown_run_once_per_instance_across_links():
+    """A node shared by three links is started once and shut down once."""
+    inlet, outlet = CountingInlet(), CountingOutlet()
+    links = [Link(inlet, outlet, 1) for _ in range(3)]
+    for link in links:
+        link.on_start()
+    assert (inlet.starts, outlet.starts) == (1, 1)
+    assert inlet.active and outlet.active
+    for link in links:
+        link.on_shutdown()
+    assert (inlet.shutdowns, outlet.shutdowns) == (1, 1)
+    assert not inlet.active and not outlet.active
+
+
+def test_repeated_calls_are_idempotent():
+    """Calling try_start/try_shutdown again does not call the hooks again."""
+    outlet = CountingOutlet()
+    for _ in range(3):
+        outlet.try_start()
+    for _ in range(3):
+        outlet.try_shutdown()
+    assert (outlet.starts, outlet.shutdowns) == (1, 1)
+
+
+def test_shutdown_without_start_does_nothing():
+    """on_shutdown is not called for a node that never started."""
+    inlet = CountingInlet()
+    inlet.try_shutdown()
+    assert inlet.shutdowns == 0
+
+
+def test_node_can_restart_after_shutdown():
+    """After a shutdown, a new start calls on_start again."""
+    inlet = CountingInlet()
+    inlet.try_start()
+    inlet.try_shutdown()
+    inlet.try_start()
+    assert inlet.starts == 2 and inlet.active
+
+
+def test_failing_on_start_leaves_node_inactive():
+    """If on_start raises, the error propagates, the node stays inactive and is not shut down."""
+    inlet = CountingInlet(fail_start=True)
+    with pytest.raises(RuntimeError, match="cannot start"):
+        inlet.try_start()
+    assert inlet.active is False
+    inlet.try_shutdown()
+    assert inlet.shutdowns == 0
+    inlet.fail_start = False
+    inlet.try_start()
+    assert inlet.active and inlet.starts == 2
+
+
+def test_failing_on_shutdown_still_marks_inactive():
+    """If on_shutdown raises, the error propagates and the node is inactive anyway."""
+    inlet = CountingInlet(fail_shutdown=True)
+    inlet.try_start()
+    with pytest.raises(RuntimeError, match="cannot stop"):
+        inlet.try_shutdown()
+    assert inlet.active is False
+
+
+def test_link_on_shutdown_keep_leaves_nodes_running():
+    """Link.on_shutdown(keep=...) leaves the listed nodes active."""
+    inlet, outlet = CountingInlet(), CountingOutlet()
+    link = Link(inlet, outlet, 1)
+    link.on_start()
+    link.on_shutdown(keep={id(inlet)})
+    assert inlet.active and not outlet.active
+
+
+def test_concurrent_try_start_calls_start_once():
+    """Many threads calling try_start at once call on_start exactly once."""
+    inlet = CountingInlet()
+    barrier = threading.Barrier(8, timeout=5)
+
+    def start():
+        barrier.wait()
+        inlet.try_start()
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert inlet.starts == 1
+
+
+def test_default_hooks_do_nothing():
+    """The base on_start/on_shutdown are no-ops, so a plain node can start and stop."""
+    class Plain(Inlet):
+        def pull(self, update):
+            return None
+
+    inlet = Plain()
+    inlet.try_start()
+    inlet.try_shutdown()
+    assert inlet.active is False
+
+
+def test_link_on_start_failure_propagates_without_ignore(nodes):
+    """Link.on_start re-raises a node's on_start error when ignore_exceptions is False."""
+    bad = CountingInlet(fail_start=True)
+    with pytest.raises(RuntimeError, match="cannot start"):
+        Link(bad, [], 1).on_start()
+    assert not bad.active
