@@ -4,7 +4,7 @@ Standard library only; relative imports throughout, so the folder also works
 when copied into another package.
 """
 
-from .base_planner import BasePlanner
+
 from .errors import (DatabayError, ImplementationError, InvalidNodeError, MissingLinkError,
                      PlannerStateError, ScheduleIntervalError)
 from .inlet import Inlet
@@ -14,6 +14,15 @@ from .record import Record
 from .update import Update
 
 __version__ = "1.0.0"
+
+
+def __getattr__(name: str) -> object:
+    """Import ``BasePlanner`` on first use: planners need ``threading``, a plain import does not."""
+    if name == "BasePlanner":
+        from .base_planner import BasePlanner
+
+        return BasePlanner
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 __all__ = [
     "BasePlanner",

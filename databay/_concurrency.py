@@ -11,7 +11,6 @@ threads run in a copy of the caller's ``contextvars`` context, so context
 from __future__ import annotations
 
 import contextvars
-import threading
 
 from ._coroutines import is_awaitable, run_coroutine
 
@@ -41,9 +40,13 @@ def run_on_threads(calls: Sequence[Call], limit: Optional[int]) -> List[Outcome]
     Helper threads live only for this call: nothing is left running afterwards.
     """
     count = len(calls)
+    if count == 1:
+        function, args, _ = calls[0]
+        return [call(function, args)]
     workers = count if limit is None else min(count, limit)
     if workers <= 1:
         return [call(function, args) for function, args, _ in calls]
+    import threading  # not at module level: ``import databay`` stays cheap
     outcomes: List[Any] = [None] * count
     indices = iter(range(count))
     lock = threading.Lock()
@@ -94,6 +97,8 @@ async def run_on_loop(calls: Sequence[Call], limit: Optional[int]) -> List[Outco
 async def _dispatch(loop: Any, function: Callable[..., Any], args: tuple, is_coroutine: bool) -> Outcome:
     if is_coroutine:
         return await _await_call(function, args)
+    import threading
+
     future = loop.create_future()
 
     def target() -> None:

@@ -6,12 +6,10 @@ when a coroutine actually has to run.
 
 from __future__ import annotations
 
+import _thread
 import contextvars
-import functools
 import sys
-import threading
 import types
-import weakref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,8 +24,10 @@ def is_coroutine_callable(func: Any) -> bool:
     Sees through bound methods, ``functools.partial`` objects and callable
     instances whose ``__call__`` is ``async def``; recognises ``AsyncMock``.
     """
+    functools = sys.modules.get("functools")  # a partial implies functools was imported
+    partial = functools.partial if functools is not None else ()
     for _ in range(32):  # unwrap at most this many layers
-        if isinstance(func, functools.partial):
+        if isinstance(func, partial):
             func = func.func
         elif isinstance(func, types.MethodType):
             func = func.__func__
@@ -46,9 +46,15 @@ def is_coroutine_callable(func: Any) -> bool:
     return False
 
 
+_NEVER_AWAITABLE = frozenset({list, int, float, str, bytes, dict, tuple, set, bool, type(None)})
+
+
 def is_awaitable(value: Any) -> bool:
     """Whether ``value`` can be awaited (coroutine, Future, object with ``__await__``)."""
-    return isinstance(value, types.CoroutineType) or hasattr(type(value), "__await__")
+    kind = type(value)
+    if kind in _NEVER_AWAITABLE:  # the common answer, without an attribute lookup
+        return False
+    return kind is types.CoroutineType or hasattr(kind, "__await__")
 
 
 def run_coroutine(coroutine: Coroutine) -> Any:
@@ -58,6 +64,7 @@ def run_coroutine(coroutine: Coroutine) -> Any:
     (e.g. a notebook), runs it on a short-lived helper thread instead.
     """
     import asyncio
+    import threading
 
     if not loop_running():
         return asyncio.run(_as_coroutine(coroutine))
@@ -98,7 +105,7 @@ class LoopRunner:
 
     def __init__(self) -> None:
         self._loop: Any = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._finalizer: Any = None
         self._close_pending = False  # close() was called while run() was busy
 
@@ -109,6 +116,7 @@ class LoopRunner:
         try:
             if self._loop is None:
                 import asyncio
+                import weakref
 
                 self._loop = asyncio.new_event_loop()
                 self._finalizer = weakref.finalize(self, _close_loop, self._loop)

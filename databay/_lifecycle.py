@@ -1,6 +1,8 @@
 """The once-only start/shutdown guard shared by Inlet and Outlet."""
 
-import threading
+from __future__ import annotations
+
+import _thread
 
 from .errors import ImplementationError
 
@@ -28,11 +30,11 @@ class Lifecycle:
     """
 
     _active: bool
-    _lifecycle_lock: "threading.RLock"
+    _lifecycle_lock: _thread.RLock
 
     def _init_lifecycle(self) -> None:
         self._active = False
-        self._lifecycle_lock = threading.RLock()
+        self._lifecycle_lock = _thread.RLock()  # threading's RLock, without importing threading
 
     @property
     def active(self) -> bool:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import weakref
 from abc import ABC, abstractmethod
 
 from ._log import get_logger
@@ -414,6 +413,7 @@ def _shutdown_at_exit(planner: BasePlanner) -> None:
     global _exit_planners
     if _exit_planners is None:
         import atexit
+        import weakref
 
         _exit_planners = weakref.WeakSet()
         atexit.register(_shutdown_exit_planners)

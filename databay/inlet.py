@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 
 from ._coroutines import is_coroutine_callable
 from ._lifecycle import Lifecycle, check_initialised
@@ -13,6 +12,7 @@ from .update import Update
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Dict, List, Optional
 
 

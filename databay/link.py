@@ -77,6 +77,7 @@ class Link:
             ignore_exceptions = catch_exceptions
         self._inlets: List[Inlet] = []
         self._outlets: List[Outlet] = []
+        self._needs_loop = False
         self._interval_seconds = to_seconds("interval", interval)
         self._tags = to_tags("tags", tags)
         self._copy_records = bool(copy_records)
@@ -112,19 +113,27 @@ class Link:
             InvalidNodeError: an inlet is already in this link or given twice.
         """
         self._inlets = self._inlets + self._checked_nodes("inlets", inlets, Inlet, self._inlets)
+        self._nodes_changed()
 
     def remove_inlets(self, inlets: Union[Inlet, List[Inlet]]) -> None:
         """Remove one inlet or a list of inlets; InvalidNodeError if one is not here."""
         self._inlets = self._without("inlet", inlets, self._inlets)
+        self._nodes_changed()
 
     def add_outlets(self, outlets: Union[Outlet, List[Outlet]]) -> None:
         """Add one outlet or a list of outlets (same rules as :meth:`add_inlets`)."""
         self._outlets = self._outlets + self._checked_nodes("outlets", outlets, Outlet,
                                                             self._outlets)
+        self._nodes_changed()
 
     def remove_outlets(self, outlets: Union[Outlet, List[Outlet]]) -> None:
         """Remove one outlet or a list of outlets; InvalidNodeError if one is not here."""
         self._outlets = self._without("outlet", outlets, self._outlets)
+        self._nodes_changed()
+
+    def _nodes_changed(self) -> None:
+        """Recompute what depends on the set of nodes: whether a transfer needs a loop."""
+        self._needs_loop = any(node._uses_coroutine for node in [*self._inlets, *self._outlets])
 
     def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
         new: list = []
@@ -224,8 +233,7 @@ class Link:
     def _run(self, flush: bool) -> None:
         update = Update(self._tags, next(self._transfer_numbers))
         steps = transfer_steps(self, update, flush=flush)
-        if any(node._uses_coroutine for node in self._inlets) or \
-                any(node._uses_coroutine for node in self._outlets):
+        if self._needs_loop:
             self._loop_runner.run(run_async(steps))
         else:
             run_sync(steps)
