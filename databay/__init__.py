@@ -5,8 +5,14 @@ when copied into another package.
 """
 
 
-from .errors import (DatabayError, ImplementationError, InvalidNodeError, MissingLinkError,
-                     PlannerStateError, ScheduleIntervalError)
+from .errors import (
+    DatabayError,
+    ImplementationError,
+    InvalidNodeError,
+    MissingLinkError,
+    PlannerStateError,
+    ScheduleIntervalError,
+)
 from .inlet import Inlet
 from .link import Link
 from .outlet import MetadataKey, Outlet

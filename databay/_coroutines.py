@@ -39,7 +39,7 @@ def is_coroutine_callable(func: Any) -> bool:
     if getattr(func, "_is_coroutine", None) is not None or \
             getattr(func, "_is_coroutine_marker", None) is not None:
         return True  # asyncio.coroutine markers, unittest.mock.AsyncMock
-    call = getattr(type(func), "__call__", None)
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - an instance with ``async def __call__``
     if call is not None and not isinstance(func, type) and not isinstance(func, types.BuiltinFunctionType):
         code = getattr(call, "__code__", None)
         return isinstance(code, types.CodeType) and bool(code.co_flags & _CO_COROUTINE)

@@ -31,6 +31,7 @@ class Lifecycle:
 
     _active: bool
     _lifecycle_lock: _thread.RLock
+    _uses_coroutine: bool  # set by Inlet/Outlet: whether pull/push is ``async def``
 
     def _init_lifecycle(self) -> None:
         self._active = False

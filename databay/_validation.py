@@ -10,10 +10,10 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, Optional
+    from typing import Any, Callable, List
 
 
-def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> Optional[int]:
+def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> Any:
     """Return ``value`` if it is an int >= 1 (or None when ``allow_none``)."""
     if value is None and allow_none:
         return None

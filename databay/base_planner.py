@@ -160,7 +160,7 @@ class BasePlanner(ABC):
         keep = {id(node) for link in remaining for node in [*link.inlets, *link.outlets]}
         for link in gone:
             self._guarded("flush", link, link.flush)
-            self._guarded("on_shutdown", link, lambda: link.on_shutdown(keep=keep))
+            self._guarded("on_shutdown", link, lambda link=link: link.on_shutdown(keep=keep))
 
     # -- running -----------------------------------------------------------
 
@@ -214,9 +214,9 @@ class BasePlanner(ABC):
                 self._start_thread = None
             return
         self._teardown()
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
+        failure, self._error = self._error, None
+        if failure is not None:
+            raise failure
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop scheduling, finish transfers, deliver buffered records, stop nodes.

@@ -12,7 +12,7 @@ from .update import Update
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, Optional, Union
+    from typing import Any, Callable, List, Union
 
 
 class MetadataKey(str):

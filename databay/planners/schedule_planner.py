@@ -15,9 +15,9 @@ import sched
 import threading
 import time
 
-from .._validation import check_positive_int
 from .._deprecation import warn_deprecated
 from .._log import get_logger
+from .._validation import check_positive_int
 from ..base_planner import STOPPING, BasePlanner
 from ..errors import ScheduleIntervalError
 from ._worker_pool import WorkerPool
