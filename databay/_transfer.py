@@ -35,7 +35,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
         records: List[Record] = []
         _request_flush(link.processors)
     else:
-        inlets: Tuple[Inlet, ...] = tuple(link._inlets)
+        inlets: List[Inlet] = link._inlets  # replaced, never mutated, by add/remove: a snapshot
         outcomes = yield [(inlet.pull, (update,), inlet._uses_coroutine) for inlet in inlets], \
             link.inlet_concurrency
         records = []
@@ -48,11 +48,14 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
                     value = error
             _fail(link, "inlet", inlet, update, value)
 
-    records = _apply(link, "processor", link.processors, records, update, _check_records)
-    batches = _apply(link, "grouper", link.groupers, [records], update, _check_batches)
+    if link.processors:
+        records = _apply(link, "processor", link.processors, records, update, _check_records)
+    batches = [records]
+    if link.groupers:
+        batches = _apply(link, "grouper", link.groupers, batches, update, _check_batches)
 
     for batch in batches:
-        outlets: Tuple[Outlet, ...] = tuple(link._outlets)
+        outlets: Sequence[Outlet] = link._outlets
         if flush:
             outlets = tuple(outlet for outlet in outlets
                             if batch or _request_flush(outlet.processors))

@@ -90,6 +90,7 @@ class SchedulePlanner(BasePlanner):
         self._slots: Dict[float, List[_Job]] = {}
         self._pool: Optional[WorkerPool] = None
         self._t0: Optional[float] = None
+        self._t0_requested: Optional[float] = None
         super().__init__(links=links, ignore_exceptions=ignore_exceptions,
                          immediate_transfer=immediate_transfer, shutdown_at_exit=shutdown_at_exit)
 
@@ -114,6 +115,15 @@ class SchedulePlanner(BasePlanner):
             link.set_job(None)
             self._wake.set()
 
+    def start(self) -> None:
+        """See :meth:`BasePlanner.start`; the grid starts when this is called.
+
+        ``t0`` is taken before the links' ``on_start`` run, so slow start-up
+        delays the immediate transfers but never shifts the grid.
+        """
+        self._t0_requested = self._clock()
+        super().start()
+
     def _run_immediate_transfers(self, links: List[Link]) -> None:
         """Nothing to do here: immediate transfers are slot 0 of each grid."""
 
@@ -122,7 +132,8 @@ class SchedulePlanner(BasePlanner):
         pool = self._pool = WorkerPool(self._threads)
         self._scheduler = sched.scheduler(self._clock, self._sleep)
         with self._lock:
-            self._t0 = t0 = self._clock()
+            self._t0 = t0 = self._t0_requested if self._t0_requested is not None else self._clock()
+            self._t0_requested = None
             for link in self._links:
                 immediate = self.immediate_transfer and link.immediate_transfer
                 self._add_job(_Job(link, t0, 0 if immediate else 1))
@@ -165,26 +176,34 @@ class SchedulePlanner(BasePlanner):
             slot.append(job)
 
     def _fire(self, due: float) -> None:
-        """Dispatch every job due at ``due`` and move each to its next slot."""
+        """Dispatch every job due at ``due``, then move each to its next slot.
+
+        Dispatch comes first so transfers start while the jobs are rescheduled;
+        jobs that shared a slot (same ``t0`` and interval) move together.
+        """
         with self._lock:
             jobs = [job for job in self._slots.pop(due, ()) if not job.cancelled]
             if not jobs or self._state == STOPPING:
                 return
             epoch = self._epoch
-            now = self._clock()
-            for job in jobs:
-                next_slot = job.slot + 1
-                first_future = int((now - job.t0) // job.interval) + 1
-                if first_future > next_slot:
-                    _LOGGER.info("%r missed %d slot(s); running once and resuming the grid",
-                                 job.link, first_future - next_slot)
-                    next_slot = first_future
-                job.slot = next_slot
-                self._enter(job)
         pool = self._pool
         if pool is not None:
             run = self._run_transfer
             pool.submit_many([(run, (job.link, epoch)) for job in jobs])
+        groups: Dict[tuple, List[_Job]] = {}
+        for job in jobs:
+            groups.setdefault((job.t0, job.interval, job.slot), []).append(job)
+        now = self._clock()
+        with self._lock:
+            for (t0, interval, slot), members in groups.items():
+                next_slot = max(slot + 1, int((now - t0) // interval) + 1)
+                if next_slot > slot + 1:
+                    _LOGGER.info("%d link(s) missed %d slot(s); each runs once and resumes its grid",
+                                 len(members), next_slot - slot - 1)
+                for job in members:
+                    if not job.cancelled:
+                        job.slot = next_slot
+                        self._enter(job)
 
     def _sleep(self, seconds: float) -> None:
         """``sched``'s delay function: wait on the wake-up Event, never past a wake-up."""
