@@ -17,7 +17,6 @@ import sqlite3
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from . import Inlet, Link, __version__
@@ -54,11 +53,12 @@ class _WeatherHandler(http.server.BaseHTTPRequestHandler):
         """Keep the demo's console for records."""
 
 
-class _Dice(RandomIntInlet):
-    """RandomIntInlet whose values become small dicts, so every outlet can store them."""
-
-    def pull(self, update: Update) -> dict:
-        return {"city": "dice", "celsius": super().pull(update)}
+def _as_reading(records: List[Record]) -> List[Record]:
+    """Link processor: turn a bare number into a reading dict, in place, so CSV/SQLite can store it."""
+    for record in records:
+        if not isinstance(record.payload, dict):
+            record.payload = {"city": "dice", "celsius": record.payload}
+    return records
 
 
 class _Counter(Inlet):
@@ -70,7 +70,7 @@ class _Counter(Inlet):
         self.produced = 0
 
     def pull(self, update: Update) -> List[Record]:
-        records = self.inner._to_records(self.inner.pull(update))
+        records = self.inner._to_records(self.inner.pull(update))  # the inner inlet's own records
         self.produced += len(records)
         return records
 
@@ -84,13 +84,13 @@ def demo(seconds: float, interval: float, out: Optional[str], quiet: bool) -> in
     workdir.mkdir(parents=True, exist_ok=True)
     csv_path, db_path = workdir / "readings.csv", workdir / "readings.sqlite"
 
-    inlets = [_Counter(HttpInlet(url, metadata={"source": "http"})),
-              _Counter(_Dice(min=-5, max=35, metadata={"source": "dice"}))]
+    inlets: List[Inlet] = [_Counter(HttpInlet(url, metadata={"source": "http"})),
+              _Counter(RandomIntInlet(min=-5, max=35, metadata={"source": "dice"}))]
     outlets = [CsvOutlet(str(csv_path)), SqliteOutlet(str(db_path), "readings")]
     if not quiet:
         outlets.append(PrintOutlet(only_payload=True))
     link = Link(inlets, outlets, interval, tags="demo",
-                processors=[Buffer(count_threshold=4)])
+                processors=[_as_reading, Buffer(count_threshold=4)])
     print("databay %s demo: %s every %.3g s -> %s for %.3g s" % (
         __version__, url, interval, workdir, seconds))
     planner = SchedulePlanner(link)
@@ -103,7 +103,7 @@ def demo(seconds: float, interval: float, out: Optional[str], quiet: bool) -> in
         server.shutdown()
         server.server_close()
 
-    produced = sum(inlet.produced for inlet in inlets)
+    produced = sum(inlet.produced for inlet in inlets if isinstance(inlet, _Counter))
     with open(csv_path, newline="", encoding="utf-8") as handle:
         csv_rows = sum(1 for _ in csv.DictReader(handle))
     with sqlite3.connect(str(db_path)) as connection:

@@ -76,3 +76,33 @@ def check_mapping(name: str, value: Any) -> Any:
 def to_list(value: Any) -> list:
     """Return ``value`` as a new list: a list or tuple is copied, anything else wrapped."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def check_encoding(name: str, value: Any) -> str:
+    """Return ``value`` if Python knows the encoding."""
+    if not isinstance(value, str):
+        raise TypeError("%s=%r must be the name of a text encoding, e.g. 'utf-8'" % (name, value))
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError("%s=%r is not a known text encoding; use e.g. 'utf-8'"
+                         % (name, value)) from None
+    return value
+
+
+def check_dict_payload(outlet: str, action: str, index: int, update: Any, payload: Any) -> None:
+    """Raise TypeError unless ``payload`` (record ``index`` of ``update``) is a mapping.
+
+    ``action`` says what ``outlet`` does with each dict, e.g. "writes one row per".
+    """
+    if isinstance(payload, dict):
+        return
+    from collections.abc import Mapping
+
+    if not isinstance(payload, Mapping):
+        raise TypeError(
+            "%s %s dict payload, but record %d of update %s has payload %.80r (%s); turn it "
+            "into a dict in a processor first" % (outlet, action, index, update, payload,
+                                                  type(payload).__name__))

@@ -18,7 +18,7 @@ from .update import Update
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from typing import Any, Callable, Collection, List, Optional, Union
+    from typing import Any, Callable, Collection, List, Optional, Sequence, Union
 
 __all__ = ["Link", "Update"]
 
@@ -56,8 +56,8 @@ class Link:
     """
 
     def __init__(self,
-                 inlets: Union[Inlet, List[Inlet]],
-                 outlets: Union[Outlet, List[Outlet]],
+                 inlets: Union[Inlet, Sequence[Inlet]],
+                 outlets: Union[Outlet, Sequence[Outlet]],
                  interval: Union[datetime.timedelta, int, float],
                  tags: Union[str, List[str], None] = None,
                  copy_records: bool = True,
@@ -105,7 +105,7 @@ class Link:
         """The outlets of this link."""
         return self._outlets
 
-    def add_inlets(self, inlets: Union[Inlet, List[Inlet]]) -> None:
+    def add_inlets(self, inlets: Union[Inlet, Sequence[Inlet]]) -> None:
         """Add one inlet or a list of inlets.
 
         Raises:
@@ -115,18 +115,18 @@ class Link:
         self._inlets = self._inlets + self._checked_nodes("inlets", inlets, Inlet, self._inlets)
         self._nodes_changed()
 
-    def remove_inlets(self, inlets: Union[Inlet, List[Inlet]]) -> None:
+    def remove_inlets(self, inlets: Union[Inlet, Sequence[Inlet]]) -> None:
         """Remove one inlet or a list of inlets; InvalidNodeError if one is not here."""
         self._inlets = self._without("inlet", inlets, self._inlets)
         self._nodes_changed()
 
-    def add_outlets(self, outlets: Union[Outlet, List[Outlet]]) -> None:
+    def add_outlets(self, outlets: Union[Outlet, Sequence[Outlet]]) -> None:
         """Add one outlet or a list of outlets (same rules as :meth:`add_inlets`)."""
         self._outlets = self._outlets + self._checked_nodes("outlets", outlets, Outlet,
                                                             self._outlets)
         self._nodes_changed()
 
-    def remove_outlets(self, outlets: Union[Outlet, List[Outlet]]) -> None:
+    def remove_outlets(self, outlets: Union[Outlet, Sequence[Outlet]]) -> None:
         """Remove one outlet or a list of outlets; InvalidNodeError if one is not here."""
         self._outlets = self._without("outlet", outlets, self._outlets)
         self._nodes_changed()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import codecs
 import os
 import threading
 from enum import Enum
 
+from .._validation import check_encoding
 from ..inlet import Inlet
 
 TYPE_CHECKING = False
@@ -64,7 +64,7 @@ class FileInlet(Inlet):
         except ValueError:
             raise ValueError("read_mode=%r must be FileInletMode.LINE or FileInletMode.FILE"
                              % (read_mode,)) from None
-        self.encoding = _check_encoding("encoding", encoding)
+        self.encoding = check_encoding("encoding", encoding)
         super().__init__(metadata)
         self.filepath = filepath
         self.read_mode = read_mode
@@ -103,15 +103,3 @@ class FileInlet(Inlet):
         if getattr(self, "_metadata", None):
             text += ", metadata=%r" % (self._metadata,)
         return text + ")"
-
-
-def _check_encoding(name: str, encoding: Any) -> str:
-    """Return ``encoding`` if Python knows it; the message names ``name``."""
-    if not isinstance(encoding, str):
-        raise TypeError("%s=%r must be the name of a text encoding, e.g. 'utf-8'" % (name, encoding))
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ValueError("%s=%r is not a known text encoding; use e.g. 'utf-8'"
-                         % (name, encoding)) from None
-    return encoding

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import os
 
 TYPE_CHECKING = False
@@ -34,18 +33,6 @@ def check_mode(name: str, value: Any) -> str:
         raise ValueError("%s=%r must be 'a' (append) or 'w' (truncate once per push)"
                          % (name, value))
     return mode
-
-
-def check_encoding(name: str, value: Any) -> str:
-    """Return ``value`` if Python knows the encoding."""
-    if not isinstance(value, str):
-        raise TypeError("%s=%r must be the name of a text encoding, e.g. 'utf-8'" % (name, value))
-    try:
-        codecs.lookup(value)
-    except LookupError:
-        raise ValueError("%s=%r is not a known text encoding; use e.g. 'utf-8'"
-                         % (name, value)) from None
-    return value
 
 
 def resolve(name: str, path: Any, base_dir: Optional[str]) -> str:

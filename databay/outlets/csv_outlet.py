@@ -6,8 +6,9 @@ import os
 import threading
 from collections.abc import Mapping
 
+from .._validation import check_dict_payload, check_encoding
 from ..outlet import MetadataKey, Outlet
-from ._files import Targets, check_base_dir, check_encoding, check_mode, check_path, make_parent, resolve
+from ._files import Targets, check_base_dir, check_mode, check_path, make_parent, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -94,11 +95,7 @@ class CsvOutlet(Outlet):
         target = Targets(self.CSV_FILE, self.default_filepath, self.base_dir)
         for index, record in enumerate(records):
             payload = record.payload
-            if not isinstance(payload, Mapping):
-                raise TypeError(
-                    "CsvOutlet writes one row per dict payload, but record %d of update %s has "
-                    "payload %.80r (%s); turn it into a dict in a processor first"
-                    % (index, update, payload, type(payload).__name__))
+            check_dict_payload("CsvOutlet", "writes one row per", index, update, payload)
             metadata = record.metadata
             path = target(metadata.get(self.CSV_FILE))
             mode = metadata.get(self.FILE_MODE)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
+from .._validation import check_dict_payload
 from ..outlet import MetadataKey, Outlet
 from ._files import check_path
 
@@ -131,11 +131,7 @@ class SqliteOutlet(Outlet):
         checked: Dict[tuple, None] = {}  # key tuples already validated
         for index, record in enumerate(records):
             payload = record.payload
-            if not isinstance(payload, Mapping):
-                raise TypeError(
-                    "SqliteOutlet inserts one row per dict payload, but record %d of update %s "
-                    "has payload %.80r (%s); turn it into a dict in a processor first"
-                    % (index, update, payload, type(payload).__name__))
+            check_dict_payload("SqliteOutlet", "inserts one row per", index, update, payload)
             table = record.metadata.get(self.TABLE, self.table)
             name = names.get(table) if isinstance(table, str) else None
             if name is None:

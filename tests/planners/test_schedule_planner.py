@@ -80,6 +80,8 @@ def test_misfires_coalesce_and_keep_the_grid():
         assert pulled.wait_for(lambda: len(pulls) == 1, 10)  # the immediate transfer at t0=1000
     advance_to(1100.5, 2)  # slot 1 (due 1100), half a second late
     advance_to(1450.0, 3)  # slots 2, 3 and 4 missed: one run only
+    # the job moves to its next slot right after dispatch: wait for that, then check the grid
+    assert wait_for(lambda: link.job.due >= 1500.0), link.job.due
     assert link.job.due == 1500.0, "the next slot must stay on the t0 + k*interval grid"
     clock.now = 1499.0
     planner._wake.set()
