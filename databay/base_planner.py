@@ -68,7 +68,8 @@ class BasePlanner(ABC):
         self._changed = threading.Condition(self._lock)  # a transfer ended / state changed
         self._state = IDLE
         self._epoch = 0  # bumped when shutdown begins: queued transfers of older epochs never run
-        self._busy: dict = {}  # link -> thread running its transfer
+        self._busy: dict = {}  # link -> claim token, while its transfer runs
+        self._waiters = 0  # threads in _wait_until
         self._start_thread: Optional[threading.Thread] = None
         self._background: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
@@ -155,8 +156,7 @@ class BasePlanner(ABC):
         """Finish removed links: wait for their transfers, flush, stop unshared nodes."""
         mine = self._links_running_here()
         with self._lock:
-            while any(link in self._busy and link not in mine for link in gone):
-                self._changed.wait()
+            self._wait_until(lambda: not any(link in self._busy and link not in mine for link in gone))
         keep = {id(node) for link in remaining for node in [*link.inlets, *link.outlets]}
         for link in gone:
             self._guarded("flush", link, link.flush)
@@ -313,13 +313,19 @@ class BasePlanner(ABC):
         scheduled; a transfer queued before a shutdown never runs. Returns
         whether the transfer ran.
         """
-        with self._lock:
-            if self._state == STOPPING or (epoch is not None and epoch != self._epoch):
-                return False
-            if link in self._busy:
-                _LOGGER.warning("Skipped a transfer of %r: the previous one is still running", link)
-                return False
-            self._busy[link] = True
+        # Lock-free on purpose: thousands of transfers a second contend for no lock.
+        # dict.setdefault claims the link atomically; the state is checked again
+        # after claiming, so a shutdown that began meanwhile is never missed (its
+        # teardown waits for every claimed link).
+        if not self._may_run(epoch):
+            return False
+        claim = object()
+        if self._busy.setdefault(link, claim) is not claim:
+            _LOGGER.warning("Skipped a transfer of %r: the previous one is still running", link)
+            return False
+        if not self._may_run(epoch):
+            self._release(link)
+            return False
         token = _RUNNING_TRANSFERS.set(_RUNNING_TRANSFERS.get() + ((self, link),))
         try:
             link.transfer()
@@ -327,10 +333,27 @@ class BasePlanner(ABC):
             self._on_exception(error, link)
         finally:
             _RUNNING_TRANSFERS.reset(token)
-            with self._lock:
-                del self._busy[link]
-                self._changed.notify_all()
+            self._release(link)
         return True
+
+    def _may_run(self, epoch: Optional[int]) -> bool:
+        return self._state != STOPPING and (epoch is None or epoch == self._epoch)
+
+    def _release(self, link: Link) -> None:
+        """Mark ``link`` idle; wake threads waiting for transfers to end, if any."""
+        del self._busy[link]
+        if self._waiters:
+            with self._lock:
+                self._changed.notify_all()
+
+    def _wait_until(self, done: Any) -> None:
+        """Block until ``done()`` is true, re-checking whenever a transfer ends (lock held)."""
+        self._waiters += 1
+        try:
+            while not done():
+                self._changed.wait()
+        finally:
+            self._waiters -= 1
 
     def _on_exception(self, exception: BaseException, link: Optional[Link] = None) -> None:
         """Log an exception escaping ``link``; without ``ignore_exceptions``, shut down."""
@@ -379,8 +402,7 @@ class BasePlanner(ABC):
             with self._lock:
                 if self._state == IDLE:
                     return
-                while self._busy:
-                    self._changed.wait()
+                self._wait_until(lambda: not self._busy)
                 links = list(self._links)
             for link in links:
                 self._guarded("flush", link, link.flush)
