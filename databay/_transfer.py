@@ -33,7 +33,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
     """The pipeline of one transfer; ``flush`` skips the pull and releases held records."""
     if flush:
         records: List[Record] = []
-        _request_flush(link.processors)
+        _request_flush(link.processors, every_buffer=True)  # an empty one may receive released records
     else:
         inlets: List[Inlet] = link._inlets  # replaced, never mutated, by add/remove: a snapshot
         outcomes = yield [(inlet.pull, (update,), inlet._uses_coroutine) for inlet in inlets], \
@@ -56,9 +56,9 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
 
     for batch in batches:
         outlets: Sequence[Outlet] = link._outlets
-        if flush:
+        if flush:  # outlet Buffers release too, also those that only now receive records
             outlets = tuple(outlet for outlet in outlets
-                            if batch or _request_flush(outlet.processors))
+                            if _request_flush(outlet.processors, every_buffer=bool(batch)) or batch)
         if not outlets:
             continue
         deliveries = _deliveries(batch, len(outlets), link._copy_records)
@@ -100,12 +100,20 @@ def holds_records(processor: Callable) -> bool:
     return bool(getattr(processor, "records", None)) and hasattr(processor, "flush")
 
 
-def _request_flush(processors: Sequence[Callable]) -> bool:
-    """Ask every holding processor to release on its next call; True if any holds."""
-    holding = [processor for processor in processors if holds_records(processor)]
-    for processor in holding:
+def _request_flush(processors: Sequence[Callable], every_buffer: bool = False) -> bool:
+    """Ask every holding processor to release on its next call; True if any holds.
+
+    With ``every_buffer``, also flag the empty Buffer-like ones (they will be
+    called with what an upstream Buffer releases, and must pass it on).
+    """
+    holding = False
+    for processor in processors:
+        if holds_records(processor):
+            holding = True
+        elif not (every_buffer and hasattr(processor, "records") and hasattr(processor, "flush")):
+            continue
         processor.flush = True  # type: ignore[attr-defined]
-    return bool(holding)
+    return holding
 
 
 def _deliveries(batch: List[Record], count: int, copy: bool) -> List[List[Record]]:

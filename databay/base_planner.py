@@ -64,12 +64,14 @@ class BasePlanner(ABC):
     def __init__(self, links: Union[Link, List[Link], None] = None, ignore_exceptions: bool = False,
                  immediate_transfer: bool = True, shutdown_at_exit: bool = False) -> None:
         self._links: List[Link] = []
+        self._members: set = set()  # the links, for lock-free membership checks
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # a transfer ended / state changed
         self._state = IDLE
         self._epoch = 0  # bumped when shutdown begins: queued transfers of older epochs never run
         self._busy: dict = {}  # link -> claim token, while its transfer runs
         self._waiters = 0  # threads in _wait_until
+        self._adding = 0  # add_links calls starting nodes: teardown waits for them
         self._start_thread: Optional[threading.Thread] = None
         self._background: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
@@ -113,14 +115,23 @@ class BasePlanner(ABC):
                 if link in self._links or link in new[:index]:
                     raise ValueError("links=%r: %r was already added to this planner" % (links, link))
             running = self._state in (STARTING, RUNNING)
-        if running:
-            for link in new:
-                link.on_start()
-        with self._lock:
-            for link in new:
-                self._links.append(link)
-                self._schedule(link)
-                _LOGGER.info("Added link: %r", link)
+            if running:
+                self._adding += 1
+        try:
+            if running:
+                for link in new:
+                    link.on_start()
+            with self._lock:
+                for link in new:
+                    self._links.append(link)
+                    self._members.add(link)
+                    self._schedule(link)
+                    _LOGGER.info("Added link: %r", link)
+        finally:
+            if running:  # a teardown waiting for us now sees these links and shuts them down
+                with self._lock:
+                    self._adding -= 1
+                    self._changed.notify_all()
 
     def remove_links(self, links: Union[Link, List[Link]]) -> None:
         """Unschedule and remove links; works while running, from any thread.
@@ -140,6 +151,7 @@ class BasePlanner(ABC):
             for link in gone:
                 self._unschedule(link)
                 self._links.remove(link)
+                self._members.discard(link)
             running = self._state != IDLE
             remaining = list(self._links)
         if running:
@@ -323,7 +335,7 @@ class BasePlanner(ABC):
         if self._busy.setdefault(link, claim) is not claim:
             _LOGGER.warning("Skipped a transfer of %r: the previous one is still running", link)
             return False
-        if not self._may_run(epoch):
+        if not self._may_run(epoch) or link not in self._members:  # removed while queued
             self._release(link)
             return False
         token = _RUNNING_TRANSFERS.set(_RUNNING_TRANSFERS.get() + ((self, link),))
@@ -402,7 +414,7 @@ class BasePlanner(ABC):
             with self._lock:
                 if self._state == IDLE:
                     return
-                self._wait_until(lambda: not self._busy)
+                self._wait_until(lambda: not self._busy and not self._adding)
                 links = list(self._links)
             for link in links:
                 self._guarded("flush", link, link.flush)

@@ -3,13 +3,18 @@
 ``concurrent.futures.ThreadPoolExecutor`` would do, but it costs ~10 ms to
 import and a Future per task; the planner needs neither results nor futures,
 only "run this soon" for thousands of tiny transfers a second.
+
+Starting a thread takes 0.1-2 ms (``Thread.start`` waits for the new thread to
+run), so no worker ever starts one: a *spawner* thread adds workers while
+tasks wait and no worker is idle, and workers go straight to their tasks.
+Fast tasks are drained by the first worker long before a crowd is started;
+blocking tasks get more workers as the backlog persists, up to ``max_workers``.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
-import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,51 +30,63 @@ class WorkerPool:
         self._max_workers = max_workers
         self._name = name
         self._tasks: collections.deque = collections.deque()
-        self._ready = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        self._ready = threading.Condition(lock)  # workers wait here for tasks
+        self._short = threading.Condition(lock)  # the spawner waits here for a backlog
         self._threads: List[threading.Thread] = []
+        self._spawner: Optional[threading.Thread] = None
         self._idle = 0
         self._closed = False
 
     def submit_many(self, tasks: Iterable[Task]) -> None:
-        """Queue tasks and wake an idle worker, or start one if none is idle."""
+        """Queue tasks; wake idle workers, or ask for more if none is idle."""
         with self._ready:
             if self._closed:
                 return
             self._tasks.extend(tasks)
             self._ready.notify(min(len(self._tasks), self._idle))
-            thread = self._new_thread_if_needed()
-        if thread is not None:
-            thread.start()
-
-    def _new_thread_if_needed(self) -> Optional[threading.Thread]:
-        """A new (unstarted) worker if tasks wait, none is idle and the cap allows (lock held).
-
-        Threads are started outside the lock, one at a time: each new worker
-        starts the next one if the backlog persists. Starting a thread costs
-        up to milliseconds on a loaded machine, and the first worker should not
-        wait for twenty siblings before running the first task.
-        """
-        if not self._tasks or self._idle or len(self._threads) >= self._max_workers or self._closed:
-            return None
-        thread = threading.Thread(target=self._work, name="%s-%d" % (self._name, len(self._threads)),
-                                  daemon=True)
-        self._threads.append(thread)
-        return thread
+            spawner = None
+            if self._short_of_workers():
+                if self._spawner is None:
+                    spawner = self._spawner = threading.Thread(
+                        target=self._spawn, name="%s-spawner" % self._name, daemon=True)
+                else:
+                    self._short.notify()
+        if spawner is not None:
+            spawner.start()
 
     def close(self) -> None:
-        """Drop queued tasks, let running ones finish, and join every worker."""
+        """Drop queued tasks, let running ones finish, and join every thread."""
         with self._ready:
             self._closed = True
             self._tasks.clear()
             self._ready.notify_all()
-            threads = list(self._threads)
+            self._short.notify_all()
+            spawner = self._spawner
+        if spawner is not None and spawner is not threading.current_thread():
+            spawner.join()  # after this, no worker can be added
         current = threading.current_thread()
-        for thread in threads:
-            if thread is current:
-                continue
-            while thread.ident is None:  # created under the lock, being started outside it
-                time.sleep(0.001)
-            thread.join()
+        for thread in list(self._threads):
+            if thread is not current:
+                thread.join()
+
+    def _short_of_workers(self) -> bool:
+        """Tasks wait, nobody is idle, and the cap allows another worker (lock held)."""
+        return bool(self._tasks) and not self._idle and not self._closed and \
+            len(self._threads) < self._max_workers
+
+    def _spawn(self) -> None:
+        """The spawner: start one worker at a time while the pool is short of them."""
+        while True:
+            with self._ready:
+                while not self._closed and not self._short_of_workers():
+                    self._short.wait()
+                if self._closed:
+                    return
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name="%s-%d" % (self._name, len(self._threads)))
+                self._threads.append(thread)
+            thread.start()
 
     def _work(self) -> None:
         tasks = self._tasks
@@ -82,7 +99,6 @@ class WorkerPool:
                     self._ready.wait()
                     self._idle -= 1
                 function, args = tasks.popleft()
-                helper = self._new_thread_if_needed()
-            if helper is not None:
-                helper.start()
+                if self._short_of_workers():
+                    self._short.notify()
             function(*args)
