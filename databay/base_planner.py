@@ -220,7 +220,6 @@ class BasePlanner(ABC):
         except BaseException as error:
             self._record_error(error)
             self._begin_shutdown()
-        self._started.set()
         if self._state == RUNNING:  # _start_planner did not block: shutdown() tears down
             with self._lock:
                 self._start_thread = None
@@ -272,7 +271,8 @@ class BasePlanner(ABC):
                 self.start()
             except BaseException as error:  # reported by __enter__ or __exit__
                 failure.append(error)
-                self._started.set()
+            finally:
+                self._started.set()  # also when start() failed before RUNNING
 
         self._started.clear()
         self._background = threading.Thread(target=run, name="databay-planner", daemon=True)

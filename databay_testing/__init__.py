@@ -10,6 +10,12 @@
 Installed with the ``databay[testing]`` extra (it needs Hypothesis).
 """
 
+try:
+    import hypothesis  # noqa: F401 - fail early with the fix, not deep inside strategies
+except ImportError as error:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError('databay_testing needs Hypothesis; install it with '
+                      'pip install "databay[testing]"') from error
+
 from . import oracle, strategies
 from ._running import pull_records
 from .inlet_tester import InletTester

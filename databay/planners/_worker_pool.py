@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 
 
 class WorkerPool:
-    """Runs submitted ``(function, args)`` tasks on at most ``max_workers`` threads."""
+    """Runs submitted ``(function, args)`` tasks on at most ``max_workers`` threads.
+
+    ``submit_many`` and ``close`` are meant to be called from one thread (the
+    planner's scheduling loop); tasks may run anywhere in the pool.
+    """
 
     def __init__(self, max_workers: int, name: str = "databay-worker") -> None:
         self._max_workers = max_workers
@@ -45,15 +49,16 @@ class WorkerPool:
                 return
             self._tasks.extend(tasks)
             self._ready.notify(min(len(self._tasks), self._idle))
-            spawner = None
+            starting: List[threading.Thread] = []
             if self._short_of_workers():
-                if self._spawner is None:
-                    spawner = self._spawner = threading.Thread(
-                        target=self._spawn, name="%s-spawner" % self._name, daemon=True)
+                if self._spawner is None:  # first use: one worker at once, then the spawner
+                    starting = [self._new_worker(), threading.Thread(
+                        target=self._spawn, name="%s-spawner" % self._name, daemon=True)]
+                    self._spawner = starting[1]
                 else:
                     self._short.notify()
-        if spawner is not None:
-            spawner.start()
+        for thread in starting:
+            thread.start()
 
     def close(self) -> None:
         """Drop queued tasks, let running ones finish, and join every thread."""
@@ -67,7 +72,7 @@ class WorkerPool:
             spawner.join()  # after this, no worker can be added
         current = threading.current_thread()
         for thread in list(self._threads):
-            if thread is not current:
+            if thread is not current and thread.ident is not None:  # never started: nothing to join
                 thread.join()
 
     def _short_of_workers(self) -> bool:
@@ -83,10 +88,15 @@ class WorkerPool:
                     self._short.wait()
                 if self._closed:
                     return
-                thread = threading.Thread(target=self._work, daemon=True,
-                                          name="%s-%d" % (self._name, len(self._threads)))
-                self._threads.append(thread)
+                thread = self._new_worker()
             thread.start()
+
+    def _new_worker(self) -> threading.Thread:
+        """A new, unstarted worker thread, already counted (lock held)."""
+        thread = threading.Thread(target=self._work, daemon=True,
+                                  name="%s-%d" % (self._name, len(self._threads)))
+        self._threads.append(thread)
+        return thread
 
     def _work(self) -> None:
         tasks = self._tasks

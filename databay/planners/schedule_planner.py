@@ -36,7 +36,7 @@ _LOGGER = get_logger("databay.SchedulePlanner")
 class _Job:
     """A link's place on its grid."""
 
-    __slots__ = ("link", "t0", "interval", "slot", "cancelled")
+    __slots__ = ("link", "t0", "interval", "slot", "cancelled", "queued")
 
     def __init__(self, link: Link, t0: float, slot: int) -> None:
         self.link = link
@@ -44,6 +44,7 @@ class _Job:
         self.interval = link.interval_seconds
         self.slot = slot
         self.cancelled = False
+        self.queued = False  # a transfer was handed to the pool and has not started yet
 
     @property
     def due(self) -> float:
@@ -188,8 +189,15 @@ class SchedulePlanner(BasePlanner):
             epoch = self._epoch
         pool = self._pool
         if pool is not None:
-            run = self._run_transfer
-            pool.submit_many([(run, (job.link, epoch)) for job in jobs])
+            # A link whose previous transfer still waits for a worker gets no second one:
+            # an overloaded pool must not build an ever-growing backlog.
+            ready = [job for job in jobs if not job.queued]
+            if len(ready) < len(jobs):
+                _LOGGER.warning("Skipped %d transfer(s): the previous one is still waiting for a "
+                                "worker thread", len(jobs) - len(ready))
+            for job in ready:
+                job.queued = True
+            pool.submit_many([(self._run_job, (job, epoch)) for job in ready])
         groups: Dict[tuple, List[_Job]] = {}
         for job in jobs:
             groups.setdefault((job.t0, job.interval, job.slot), []).append(job)
@@ -204,6 +212,10 @@ class SchedulePlanner(BasePlanner):
                     if not job.cancelled:
                         job.slot = next_slot
                         self._enter(job)
+
+    def _run_job(self, job: _Job, epoch: int) -> None:
+        job.queued = False
+        self._run_transfer(job.link, epoch)
 
     def _sleep(self, seconds: float) -> None:
         """``sched``'s delay function: wait on the wake-up Event, never past a wake-up."""

@@ -312,3 +312,21 @@ def test_buffered_records_are_flushed_at_shutdown(planner_class, list_outlet, ru
     runner.stop()
     assert len(produced) >= 3
     assert [record.payload for record in outlet.records] == produced
+
+
+def test_with_statement_raises_a_start_up_failure_on_entry(planner_class, stamp_inlet):
+    """`with planner:` raises at once when start-up fails (a failing on_start), not at exit."""
+
+    class Broken(Outlet):
+        def push(self, records, update):
+            pass
+
+        def on_start(self):
+            raise OSError("no disk")
+
+    inlet = stamp_inlet()
+    entered = []
+    with pytest.raises(OSError, match="no disk"):
+        with planner_class(Link(inlet, Broken(), 1)):
+            entered.append(True)
+    assert entered == [] and inlet.shutdowns == 1

@@ -92,3 +92,45 @@ def test_transfer_queued_before_remove_links_never_runs(counting_outlet, run_in_
     assert marker.pulled.wait(30)  # the queue was worked through past the probe's transfer
     runner.stop()
     assert probe.pulled_when_inactive == []
+
+
+@pytest.mark.timeout(60)
+def test_link_added_while_shutdown_runs_has_its_nodes_shut_down(counting_outlet, run_in_thread,
+                                                                 waiter):
+    """A link whose add_links() is starting its nodes when shutdown() begins is shut down too."""
+    entered, gate = threading.Event(), threading.Event()
+
+    class SlowStart(Inlet):
+        def __init__(self):
+            super().__init__()
+            self.shutdowns = 0
+
+        def pull(self, update):
+            return []
+
+        def on_start(self):
+            entered.set()
+            assert gate.wait(30)
+
+        def on_shutdown(self):
+            self.shutdowns += 1
+
+    planner = SchedulePlanner(Link(SlowStart(), counting_outlet(), 3600), immediate_transfer=False)
+    gate.set()
+    runner = run_in_thread(planner)
+    assert waiter(lambda: planner.running, 30)
+    entered.clear()
+    gate.clear()
+    late = SlowStart()
+    adder = threading.Thread(target=planner.add_links, args=(Link(late, counting_outlet(), 3600),))
+    adder.start()
+    assert entered.wait(30)
+    stopper = threading.Thread(target=planner.shutdown, kwargs={"wait": True})
+    stopper.start()
+    assert waiter(lambda: not planner.running, 30)
+    gate.set()
+    adder.join(30)
+    stopper.join(30)
+    assert runner.returned.wait(30)
+    assert not adder.is_alive() and not stopper.is_alive()
+    assert late.shutdowns == 1 and not late.active
