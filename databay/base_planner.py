@@ -25,6 +25,7 @@ import contextvars
 import threading
 from abc import ABC, abstractmethod
 
+from ._at_exit import shutdown_at_exit_weakly
 from ._log import get_logger
 from ._validation import to_list
 from .errors import MissingLinkError, PlannerStateError
@@ -83,7 +84,7 @@ class BasePlanner(ABC):
         self.immediate_transfer = immediate_transfer
         self.shutdown_at_exit = shutdown_at_exit
         if shutdown_at_exit:
-            _shutdown_at_exit(self)
+            shutdown_at_exit_weakly(self)
         if links is not None:
             self.add_links(links)
 
@@ -437,25 +438,3 @@ class BasePlanner(ABC):
 
     def __repr__(self) -> str:
         return "%s(links=%d, state=%s)" % (type(self).__name__, len(self._links), self._state)
-
-
-_exit_planners: Any = None
-
-
-def _shutdown_at_exit(planner: BasePlanner) -> None:
-    """Remember ``planner`` weakly; at interpreter exit, shut down those still alive."""
-    global _exit_planners
-    if _exit_planners is None:
-        import atexit
-        import weakref
-
-        _exit_planners = weakref.WeakSet()
-        atexit.register(_shutdown_exit_planners)
-    _exit_planners.add(planner)
-
-
-def _shutdown_exit_planners() -> None:
-    for planner in list(_exit_planners or ()):
-        if planner._state != IDLE:
-            _LOGGER.info("Shutting down %r at interpreter exit", planner)
-            planner.shutdown(wait=True)
