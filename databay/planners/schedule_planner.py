@@ -182,6 +182,7 @@ class SchedulePlanner(BasePlanner):
         Dispatch comes first so transfers start while the jobs are rescheduled;
         jobs that shared a slot (same ``t0`` and interval) move together.
         """
+        now = self._clock()  # when this slot was dispatched, not when rescheduling ends
         with self._lock:
             jobs = [job for job in self._slots.pop(due, ()) if not job.cancelled]
             if not jobs or self._state == STOPPING:
@@ -201,7 +202,6 @@ class SchedulePlanner(BasePlanner):
         groups: Dict[tuple, List[_Job]] = {}
         for job in jobs:
             groups.setdefault((job.t0, job.interval, job.slot), []).append(job)
-        now = self._clock()
         with self._lock:
             for (t0, interval, slot), members in groups.items():
                 next_slot = max(slot + 1, int((now - t0) // interval) + 1)
