@@ -91,19 +91,17 @@ def test_shutdown_from_inside_an_outlet_under_load(planner_class, count, countin
                                                    counting_outlet, run_in_thread, waiter):
     """An outlet calling shutdown(wait=True) mid-push under load does not deadlock; the planner stops cleanly."""
     links, inlets, outlets = build_links(counting_inlet, counting_outlet, count)
-    total = [0]
     called = threading.Event()
     returned = threading.Event()
 
     def maybe_stop(records, update):
-        total[0] += 1
-        if total[0] == 6 * count and not called.is_set():
+        if sum(len(inlet.produced) for inlet in inlets) >= 4 * count and not called.is_set():
             called.set()
             planner.shutdown(wait=True)
             returned.set()
 
     trigger = counting_outlet("trigger", on_push=maybe_stop)
-    trigger_link = Link(counting_inlet("trigger-in"), trigger, 0.002, tags="trigger")
+    trigger_link = Link(counting_inlet("trigger-in"), trigger, 0.005, tags="trigger")
     planner = planner_class(links + [trigger_link], threads=30)
     runner = run_in_thread(planner)
     assert called.wait(60), "the outlet never asked for shutdown"
