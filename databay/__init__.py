@@ -19,7 +19,7 @@ from .outlet import MetadataKey, Outlet
 from .record import Record
 from .update import Update
 
-__version__ = "1.0.0"
+__version__ = "0.4.0"
 
 
 def __getattr__(name: str) -> object:

@@ -21,11 +21,18 @@ def shutdown_at_exit_weakly(planner: Any) -> None:
     """Call ``planner.shutdown(wait=True)`` at exit if it is still alive."""
     global _registered
     if _registered is None:
-        import atexit
+        import threading
         import weakref
 
         _registered = weakref.WeakSet()
-        atexit.register(_shutdown_registered)
+        # Runs before the interpreter joins non-daemon threads (atexit hooks run
+        # after): a planner started in a plain Thread must stop, or exit hangs.
+        register = getattr(threading, "_register_atexit", None)
+        if register is None:  # pragma: no cover - CPython < 3.9 or another runtime
+            import atexit
+
+            register = atexit.register
+        register(_shutdown_registered)
     _registered.add(planner)
 
 

@@ -61,9 +61,9 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
                             if _request_flush(outlet.processors, every_buffer=bool(batch)) or batch)
         if not outlets:
             continue
-        deliveries = _deliveries(batch, len(outlets), link._copy_records)
-        outcomes = yield [(outlet._process_and_push, (records_, update), outlet._uses_coroutine)
-                          for outlet, records_ in zip(outlets, deliveries)], None
+        copy = link._copy_records
+        outcomes = yield [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine)
+                          for outlet in outlets], None
         for outlet, (ok, value) in zip(outlets, outcomes):
             if not ok:
                 _fail(link, "outlet", outlet, update, value)
@@ -91,13 +91,20 @@ async def run_async(steps: Steps) -> None:
         outcomes = await run_on_loop(calls, limit)
 
 
-def holds_records(processor: Callable) -> bool:
-    """Whether ``processor`` is holding records back (a Buffer-like object).
+def is_flushable(processor: Callable) -> bool:
+    """Whether ``processor`` follows the flush protocol (e.g. a Buffer).
 
-    The protocol: a non-empty ``records`` attribute and a ``flush`` flag that,
-    once True, makes the next call release everything.
+    The protocol: a class attribute ``databay_flushable = True``, a ``records``
+    list of what it holds, and a ``flush`` flag that, once True, makes the next
+    call release everything. Opt-in, so a processor that merely happens to have
+    ``records`` and ``flush`` attributes is never touched.
     """
-    return bool(getattr(processor, "records", None)) and hasattr(processor, "flush")
+    return getattr(type(processor), "databay_flushable", False) is True
+
+
+def holds_records(processor: Callable) -> bool:
+    """Whether ``processor`` is a flushable processor holding records back."""
+    return is_flushable(processor) and bool(getattr(processor, "records", None))
 
 
 def _request_flush(processors: Sequence[Callable], every_buffer: bool = False) -> bool:
@@ -110,21 +117,28 @@ def _request_flush(processors: Sequence[Callable], every_buffer: bool = False) -
     for processor in processors:
         if holds_records(processor):
             holding = True
-        elif not (every_buffer and hasattr(processor, "records") and hasattr(processor, "flush")):
+        elif not (every_buffer and is_flushable(processor)):
             continue
         processor.flush = True  # type: ignore[attr-defined]
     return holding
 
 
-def _deliveries(batch: List[Record], count: int, copy: bool) -> List[List[Record]]:
-    """One list per outlet: a deep copy each, or ``batch`` itself for all when not ``copy``.
+def _deliver(outlet: Outlet, batch: List[Record], update: Update, copy: bool) -> Any:
+    """One outlet's share of a batch: its own deep copy (``copy``), its processors, ``push``.
 
-    No outlet may take the original: its objects may still be held by the inlet
-    (a reused payload), by a Buffer or by another batch of the same transfer.
+    Every outlet copies for itself, inside its own call: no outlet takes the
+    original (the inlet, a Buffer or another batch may still hold its objects),
+    and a batch that cannot be copied fails this outlet only, reported like
+    any other outlet error.
     """
-    if not copy:
-        return [batch] * count
-    return [copy_records(batch) for _ in range(count)]
+    if copy:
+        try:
+            batch = copy_records(batch)
+        except Exception as error:
+            raise TypeError("copy_records=True, but the batch for %r cannot be deep-copied (%s: %s); "
+                            "make the payloads copyable or use Link(copy_records=False)"
+                            % (outlet, type(error).__name__, error)) from error
+    return outlet._process_and_push(batch, update)
 
 
 def _apply(link: Link, kind: str, functions: Sequence[Callable], value: Any,

@@ -120,8 +120,7 @@ class BasePlanner(ABC):
                 self._adding += 1
         try:
             if running:
-                for link in new:
-                    link.on_start()
+                self._start_new_links(new)
             with self._lock:
                 for link in new:
                     self._links.append(link)
@@ -133,6 +132,19 @@ class BasePlanner(ABC):
                 with self._lock:
                     self._adding -= 1
                     self._changed.notify_all()
+
+    def _start_new_links(self, new: List[Link]) -> None:
+        """Start links being added; if one fails, stop those started before raising."""
+        for index, link in enumerate(new):
+            try:
+                link.on_start()
+            except BaseException:
+                with self._lock:
+                    keep = _node_ids(self._links)
+                for started in new[:index + 1]:  # the failing one may have started some nodes
+                    self._guarded("on_shutdown", started,
+                                  lambda started=started: started.on_shutdown(keep=keep), record=False)
+                raise
 
     def remove_links(self, links: Union[Link, List[Link]]) -> None:
         """Unschedule and remove links; works while running, from any thread.
@@ -170,10 +182,16 @@ class BasePlanner(ABC):
         mine = self._links_running_here()
         with self._lock:
             self._wait_until(lambda: not any(link in self._busy and link not in mine for link in gone))
-        keep = {id(node) for link in remaining for node in [*link.inlets, *link.outlets]}
+        keep = _node_ids(remaining)
+        errors: List[BaseException] = []
         for link in gone:
-            self._guarded("flush", link, link.flush)
-            self._guarded("on_shutdown", link, lambda link=link: link.on_shutdown(keep=keep))
+            for what, action in (("flush", link.flush),
+                                 ("on_shutdown", lambda link=link: link.on_shutdown(keep=keep))):
+                error = self._guarded(what, link, action, record=False)
+                if error is not None:
+                    errors.append(error)
+        if errors and not self._ignore_exceptions:
+            raise errors[0]  # every link was still retired; this call reports the first failure
 
     # -- running -----------------------------------------------------------
 
@@ -344,6 +362,10 @@ class BasePlanner(ABC):
             link.transfer()
         except Exception as error:  # noqa: BLE001 - reported, and maybe stops the planner
             self._on_exception(error, link)
+        except BaseException as error:  # SystemExit & co.: stop, whatever ignore_exceptions says
+            _LOGGER.error("%r escaped a transfer of %r; shutting down", error, link, exc_info=error)
+            self._record_error(error)
+            self.shutdown(wait=False)
         finally:
             _RUNNING_TRANSFERS.reset(token)
             self._release(link)
@@ -379,12 +401,30 @@ class BasePlanner(ABC):
 
     def _start_links(self, links: List[Link]) -> None:
         for link in links:
+            if link not in self._members:  # removed while earlier links were starting
+                continue
             try:
                 link.on_start()
             except Exception as error:
                 _LOGGER.error("on_start failed for %r: %r", link, error, exc_info=error)
                 if not self._ignore_exceptions:
                     raise
+            with self._lock:
+                removed, keep = link not in self._members, _node_ids(self._links)
+            if removed:  # remove_links ran during its on_start: stop it again
+                self._guarded("on_shutdown", link, lambda link=link: link.on_shutdown(keep=keep))
+
+    def _set_from_any_context(self, event: threading.Event) -> None:
+        """``event.set()``, safe from a signal handler on the thread blocked in ``start()``.
+
+        That thread may be inside ``event.wait()`` holding the Event's own
+        (non-reentrant) lock when the handler runs; setting it there would
+        deadlock, so a short-lived thread does it instead.
+        """
+        if threading.current_thread() is self._start_thread:
+            threading.Thread(target=event.set, name="databay-wake", daemon=True).start()
+        else:
+            event.set()
 
     def _links_running_here(self) -> List[Link]:
         """The links of this planner whose transfer the calling context is inside."""
@@ -428,13 +468,21 @@ class BasePlanner(ABC):
             self._stopped.set()
         _LOGGER.info("Shut down %r", self)
 
-    def _guarded(self, what: str, link: Link, action: Any) -> None:
+    def _guarded(self, what: str, link: Link, action: Any, record: bool = True) -> Optional[Exception]:
+        """Run ``action``; log an exception naming ``link`` and return it (recorded if ``record``)."""
         try:
             action()
         except Exception as error:  # noqa: BLE001 - shutdown must reach every link
             _LOGGER.error("%s failed for %r: %r", what, link, error, exc_info=error)
-            if not self._ignore_exceptions:
+            if record and not self._ignore_exceptions:
                 self._record_error(error)
+            return error
+        return None
 
     def __repr__(self) -> str:
         return "%s(links=%d, state=%s)" % (type(self).__name__, len(self._links), self._state)
+
+
+def _node_ids(links: List[Link]) -> set:
+    """``id()`` of every inlet and outlet of ``links`` (the nodes to keep running)."""
+    return {id(node) for link in links for node in [*link.inlets, *link.outlets]}

@@ -31,26 +31,6 @@ class Record:
     def __repr__(self) -> str:
         return "Record(payload=%r, metadata=%r)" % (self.payload, self.metadata)
 
-    def __deepcopy__(self, memo: dict) -> "Record":
-        # __new__, not __init__: a subclass may take other arguments and hold more attributes
-        clone = object.__new__(type(self))
-        memo[id(self)] = clone
-        clone.payload = copy_value(self.payload, memo)
-        clone.metadata = copy_value(self.metadata, memo)
-        extra = getattr(self, "__dict__", None)  # attributes of a subclass without __slots__
-        if extra:
-            clone.__dict__.update(copy_value(extra, memo))
-        return clone
-
-    def __getstate__(self) -> tuple:
-        extra = getattr(self, "__dict__", None)
-        return (self.payload, self.metadata, extra) if extra else (self.payload, self.metadata)
-
-    def __setstate__(self, state: tuple) -> None:
-        self.payload, self.metadata = state[0], state[1]
-        if len(state) > 2:
-            self.__dict__.update(state[2])
-
 
 def copy_records(records: List[Record]) -> List[Record]:
     """Return a deep copy of ``records`` (one memo, so shared objects stay shared)."""

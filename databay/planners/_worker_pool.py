@@ -16,11 +16,15 @@ from __future__ import annotations
 import collections
 import threading
 
+from .._log import get_logger
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, List, Optional, Tuple
 
     Task = Tuple[Callable[..., Any], tuple]
+
+_LOGGER = get_logger("databay.SchedulePlanner")
 
 
 class WorkerPool:
@@ -111,4 +115,7 @@ class WorkerPool:
                 function, args = tasks.popleft()
                 if self._short_of_workers():
                     self._short.notify()
-            function(*args)
+            try:
+                function(*args)
+            except BaseException:  # noqa: BLE001 - a worker must outlive any task
+                _LOGGER.exception("Task %r raised in the worker pool", function)

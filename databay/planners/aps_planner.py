@@ -109,7 +109,7 @@ class ApsPlanner(BasePlanner):
             scheduler.shutdown(wait=True)
 
     def _shutdown_planner(self, wait: bool = True) -> None:
-        self._stop.set()
+        self._set_from_any_context(self._stop)
 
     def pause(self) -> None:
         """Pause APScheduler (jobs stay scheduled but do not run)."""

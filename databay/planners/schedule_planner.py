@@ -107,14 +107,14 @@ class SchedulePlanner(BasePlanner):
         if self._t0 is None:
             return
         self._add_job(_Job(link, self._clock(), 1))
-        self._wake.set()
+        self._set_from_any_context(self._wake)
 
     def _unschedule(self, link: Link) -> None:
         job = self._jobs.pop(link, None)
         if job is not None:
             job.cancelled = True
             link.set_job(None)
-            self._wake.set()
+            self._set_from_any_context(self._wake)
 
     def start(self) -> None:
         """See :meth:`BasePlanner.start`; the grid starts when this is called.
@@ -157,7 +157,7 @@ class SchedulePlanner(BasePlanner):
             self._pool = None
 
     def _shutdown_planner(self, wait: bool = True) -> None:
-        self._wake.set()
+        self._set_from_any_context(self._wake)
 
     # -- the loop ----------------------------------------------------------
 

@@ -96,6 +96,9 @@ class Buffer:
             controllers.append(self._time_controller)
         return controllers
 
+    databay_flushable = True
+    """Marks the flush protocol: planners set :attr:`flush` at shutdown (see ``Link.flush``)."""
+
     def __call__(self, records: List[Record]) -> List[Record]:
         """Store ``records``; return everything stored if released, else ``[]``."""
         with self._lock:
@@ -119,7 +122,11 @@ class Buffer:
             self.time_start = None
             self.flush = False
             if self.on_reset is not None:
-                self.on_reset()
+                try:
+                    self.on_reset()
+                except Exception:  # noqa: BLE001 - the records being released must still go out
+                    _LOGGER.exception("on_reset %r of %r raised; the buffer was reset anyway",
+                                      self.on_reset, self)
 
     def _should_release(self) -> bool:
         for controller in self.get_controllers():

@@ -67,6 +67,8 @@ def test_transfer_copies_record_subclasses_for_each_outlet(nodes):
 class _Holding:
     """A Buffer-like processor: holds records until ``flush`` is set."""
 
+    databay_flushable = True  # opts in to the flush protocol
+
     def __init__(self):
         self.records = []
         self.flush = False
@@ -104,3 +106,22 @@ def test_flush_releases_outlet_processor_records(nodes):
     assert link.flush() is True
     assert outlet.payloads == [[], [1]]
     assert other.payloads == [[1]]
+
+
+def test_flush_ignores_processors_that_did_not_opt_in(nodes):
+    """A processor with `records` and `flush` attributes but no databay_flushable marker is left alone."""
+
+    class Audit:
+        def __init__(self):
+            self.records = ["kept"]
+
+        def flush(self):
+            return "a method, not a flag"
+
+        def __call__(self, records):
+            return records
+
+    audit = Audit()
+    link = Link(nodes.ValueInlet(1), nodes.RecordingOutlet(), 1, processors=[audit])
+    assert link.flush() is False
+    assert callable(audit.flush) and audit.records == ["kept"]

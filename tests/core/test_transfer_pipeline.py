@@ -338,3 +338,21 @@ def test_copy_honours_custom_deepcopy(nodes):
     assert all(isinstance(p, Counted) for p in received)
     assert received[0] is not received[1]
     assert Counted.copies >= 1
+
+
+def test_uncopyable_batch_fails_only_that_outlet_and_names_the_fix(nodes, caplog):
+    """copy_records=True with an uncopyable payload: a clear TypeError, logged per outlet when ignored."""
+    import threading
+
+    import pytest
+
+    inlet = nodes.ValueInlet([threading.Lock()])
+    outlet = nodes.RecordingOutlet()
+    with pytest.raises(TypeError, match="copy_records=False"):
+        Link(inlet, outlet, 1).transfer()
+    with caplog.at_level("ERROR", logger="databay.Link"):
+        Link(nodes.ValueInlet([threading.Lock()]), outlet, 1, ignore_exceptions=True).transfer()
+    assert "copy_records=False" in caplog.text
+    shared = nodes.RecordingOutlet()
+    Link(nodes.ValueInlet([threading.Lock()]), shared, 1, copy_records=False).transfer()
+    assert len(shared.payloads) == 1

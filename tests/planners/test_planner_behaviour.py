@@ -286,6 +286,8 @@ def test_buffered_records_are_flushed_at_shutdown(planner_class, list_outlet, ru
     class Holding:
         """Holds everything until flush is set (the Buffer protocol)."""
 
+        databay_flushable = True
+
         def __init__(self):
             self.records, self.flush = [], False
 

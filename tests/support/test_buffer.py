@@ -281,3 +281,19 @@ def test_bad_arguments_name_the_parameter(kwargs, error, name):
     with pytest.raises(error) as info:
         Buffer(**kwargs)
     assert str(info.value).startswith(name + "=")
+
+
+def test_failing_on_reset_does_not_lose_the_released_records(caplog):
+    """on_reset raising is logged; the records being released are still returned."""
+    from databay import Record
+    from databay.support.buffers import Buffer
+
+    def broken():
+        raise RuntimeError("reset hook")
+
+    buffer = Buffer(count_threshold=1, on_reset=broken)
+    first, second = Record(1), Record(2)
+    with caplog.at_level("ERROR", logger="databay.Buffer"):
+        assert buffer([first]) == []
+        assert buffer([second]) == [first, second]
+    assert buffer.records == [] and "reset hook" in caplog.text
