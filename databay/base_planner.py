@@ -143,7 +143,7 @@ class BasePlanner(ABC):
                     keep = _node_ids(self._links)
                 for started in new[:index + 1]:  # the failing one may have started some nodes
                     self._guarded("on_shutdown", started,
-                                  lambda started=started: started.on_shutdown(keep=keep), record=False)
+                                  lambda started=started, keep=keep: started.on_shutdown(keep=keep), record=False)
                 raise
 
     def remove_links(self, links: Union[Link, List[Link]]) -> None:
@@ -412,7 +412,7 @@ class BasePlanner(ABC):
             with self._lock:
                 removed, keep = link not in self._members, _node_ids(self._links)
             if removed:  # remove_links ran during its on_start: stop it again
-                self._guarded("on_shutdown", link, lambda link=link: link.on_shutdown(keep=keep))
+                self._guarded("on_shutdown", link, lambda link=link, keep=keep: link.on_shutdown(keep=keep))
 
     def _set_from_any_context(self, event: threading.Event) -> None:
         """``event.set()``, safe from a signal handler on the thread blocked in ``start()``.
