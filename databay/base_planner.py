@@ -143,7 +143,8 @@ class BasePlanner(ABC):
                     keep = _node_ids(self._links)
                 for started in new[:index + 1]:  # the failing one may have started some nodes
                     self._guarded("on_shutdown", started,
-                                  lambda started=started, keep=keep: started.on_shutdown(keep=keep), record=False)
+                                  lambda started=started, keep=keep: started.on_shutdown(keep=keep),
+                                  record=False)
                 raise
 
     def remove_links(self, links: Union[Link, List[Link]]) -> None:
