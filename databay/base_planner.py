@@ -410,9 +410,9 @@ class BasePlanner(ABC):
                 _LOGGER.error("on_start failed for %r: %r", link, error, exc_info=error)
                 if not self._ignore_exceptions:
                     raise
-            with self._lock:
-                removed, keep = link not in self._members, _node_ids(self._links)
-            if removed:  # remove_links ran during its on_start: stop it again
+            if link not in self._members:  # remove_links ran during its on_start: stop it again
+                with self._lock:
+                    keep = _node_ids(self._links)
                 self._guarded("on_shutdown", link, lambda link=link, keep=keep: link.on_shutdown(keep=keep))
 
     def _set_from_any_context(self, event: threading.Event) -> None:

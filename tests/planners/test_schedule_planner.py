@@ -306,3 +306,27 @@ def test_bad_threads(bad):
     """threads must be an int >= 1; the message names the parameter and the value."""
     with pytest.raises((TypeError, ValueError), match="threads=%r" % (bad,)):
         SchedulePlanner(threads=bad)
+
+
+def test_start_up_cost_is_linear_in_links(run_in_thread):
+    """3,000 links all get their immediate transfer within a second of start() (no quadratic start-up)."""
+    done = threading.Semaphore(0)
+
+    class Once(Inlet):
+        def pull(self, update):
+            done.release()
+            return 1
+
+    class Quiet(Outlet):
+        def push(self, records, update):
+            pass
+
+    outlet = Quiet()
+    planner = SchedulePlanner([Link(Once(), outlet, 3600) for _ in range(3000)])
+    began = time.monotonic()
+    runner = run_in_thread(planner)
+    for _ in range(3000):
+        assert done.acquire(timeout=10)
+    elapsed = time.monotonic() - began
+    runner.stop()
+    assert elapsed < 1.0, "3,000 immediate transfers took %.2f s" % elapsed
