@@ -146,10 +146,22 @@ class LoopRunner:
 
 
 def _close_loop(loop: Any) -> None:
-    """Cancel what is left on ``loop``, shut its executor and async generators, close it."""
+    """Cancel what is left on ``loop``, shut its executor and async generators, close it.
+
+    This may run as a garbage-collection finalizer on any thread, including one
+    that is running another loop, where ``run_until_complete`` is refused: the
+    clean-up then happens on a short-lived thread of its own.
+    """
     import asyncio
 
     if loop.is_closed() or loop.is_running():
+        return
+    if loop_running():
+        import threading
+
+        helper = threading.Thread(target=_close_loop, args=(loop,), name="databay-loop-close")
+        helper.start()
+        helper.join()
         return
     try:
         pending = asyncio.all_tasks(loop)

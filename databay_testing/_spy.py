@@ -55,7 +55,10 @@ def _describe(frame: FrameType | None) -> str:
     if frame is None:
         return "unknown code"
     code = frame.f_code
-    name = getattr(code, "co_qualname", code.co_name)
+    name = getattr(code, "co_qualname", None)  # Python 3.11+
+    if name is None:  # older Pythons: qualify a method by the class of its ``self``
+        owner = frame.f_locals.get("self")
+        name = code.co_name if owner is None else f"{type(owner).__qualname__}.{code.co_name}"
     return f"{name} ({code.co_filename}:{frame.f_lineno})"
 
 

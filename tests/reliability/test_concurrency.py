@@ -1,5 +1,6 @@
 """Concurrency: links added and removed from many threads, shared inlets, force_transfer mid-schedule."""
 
+import importlib.util
 import random
 import threading
 
@@ -8,7 +9,10 @@ import pytest
 from databay import Link
 from databay.planners import ApsPlanner, SchedulePlanner
 
-PLANNERS = [pytest.param(SchedulePlanner, id="schedule"), pytest.param(ApsPlanner, id="aps")]
+NEEDS_APS = pytest.mark.skipif(importlib.util.find_spec("apscheduler") is None,
+                               reason="APScheduler not installed (install databay[aps])")
+PLANNERS = [pytest.param(SchedulePlanner, id="schedule"),
+            pytest.param(ApsPlanner, id="aps", marks=NEEDS_APS)]
 
 
 def run_threads(targets, timeout=60):

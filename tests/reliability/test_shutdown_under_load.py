@@ -5,6 +5,7 @@ on_shutdown exactly once per node, and flush every Buffer, so that every record
 a pull produced reaches its outlet.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +18,9 @@ import pytest
 from databay import Link
 from databay.planners import ApsPlanner, SchedulePlanner
 from databay.support.buffers import Buffer
+
+NEEDS_APS = pytest.mark.skipif(importlib.util.find_spec("apscheduler") is None,
+                               reason="APScheduler not installed (install databay[aps])")
 
 
 def build_links(inlet_class, outlet_class, count, interval=0.01, delay=0.004):
@@ -58,7 +62,7 @@ def check_clean_shutdown(links, inlets, outlets, after_shutdown):
 
 PLANNERS = [
     pytest.param(SchedulePlanner, 300, id="schedule-300-links"),
-    pytest.param(ApsPlanner, 60, id="aps-60-links"),
+    pytest.param(ApsPlanner, 60, id="aps-60-links", marks=NEEDS_APS),
 ]
 
 
