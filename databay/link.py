@@ -78,6 +78,7 @@ class Link:
         self._inlets: List[Inlet] = []
         self._outlets: List[Outlet] = []
         self._needs_loop = False
+        self._running = False  # between on_start and on_shutdown
         self._interval_seconds = to_seconds("interval", interval)
         self._tags = to_tags("tags", tags)
         self._copy_records = bool(copy_records)
@@ -108,11 +109,15 @@ class Link:
     def add_inlets(self, inlets: Union[Inlet, Sequence[Inlet]]) -> None:
         """Add one inlet or a list of inlets.
 
+        On a started link (between ``on_start`` and ``on_shutdown``) the new
+        inlets are started first, so their first pull finds them ready.
+
         Raises:
             TypeError: an item is not an Inlet.
             InvalidNodeError: an inlet is already in this link or given twice.
         """
-        self._inlets = self._inlets + self._checked_nodes("inlets", inlets, Inlet, self._inlets)
+        new = self._started_if_running(self._checked_nodes("inlets", inlets, Inlet, self._inlets))
+        self._inlets = self._inlets + new
         self._nodes_changed()
 
     def remove_inlets(self, inlets: Union[Inlet, Sequence[Inlet]]) -> None:
@@ -122,9 +127,26 @@ class Link:
 
     def add_outlets(self, outlets: Union[Outlet, Sequence[Outlet]]) -> None:
         """Add one outlet or a list of outlets (same rules as :meth:`add_inlets`)."""
-        self._outlets = self._outlets + self._checked_nodes("outlets", outlets, Outlet,
-                                                            self._outlets)
+        new = self._started_if_running(self._checked_nodes("outlets", outlets, Outlet,
+                                                           self._outlets))
+        self._outlets = self._outlets + new
         self._nodes_changed()
+
+    def _started_if_running(self, nodes: list) -> list:
+        """Start ``nodes`` when this link is started; if one fails, stop those started before."""
+        if self._running:
+            started: list = []  # only nodes this call started: shared ones may serve other links
+            for node in nodes:
+                was_active = node.active
+                try:
+                    node.try_start()
+                except BaseException:
+                    for done in started:
+                        done.try_shutdown()
+                    raise
+                if not was_active:
+                    started.append(node)
+        return nodes
 
     def remove_outlets(self, outlets: Union[Outlet, Sequence[Outlet]]) -> None:
         """Remove one outlet or a list of outlets; InvalidNodeError if one is not here."""
@@ -241,6 +263,7 @@ class Link:
     def on_start(self) -> None:
         """Start every inlet and outlet that is not active yet (``try_start``)."""
         self._each_node("on_start", "try_start")
+        self._running = True
 
     def on_shutdown(self, keep: Collection[int] = ()) -> None:
         """Shut down every active inlet and outlet and close this link's event loop.
@@ -249,6 +272,7 @@ class Link:
             keep: ``id()`` of nodes to leave running because another link
                 still uses them (planners pass this when removing a link).
         """
+        self._running = False
         try:
             self._each_node("on_shutdown", "try_shutdown", keep)
         finally:

@@ -166,3 +166,21 @@ def test_link_on_start_failure_propagates_without_ignore(nodes):
     with pytest.raises(RuntimeError, match="cannot start"):
         Link(bad, [], 1).on_start()
     assert not bad.active
+
+
+def test_nodes_added_to_a_started_link_are_started_first(nodes):
+    """add_inlets/add_outlets on a started link start the new nodes; before on_start they stay idle."""
+    link = Link(nodes.ValueInlet(1), nodes.RecordingOutlet(), 1)
+    early = nodes.ValueInlet(2)
+    link.add_inlets(early)
+    assert not early.active
+    link.on_start()
+    late_inlet, late_outlet = nodes.ValueInlet(3), nodes.RecordingOutlet()
+    link.add_inlets(late_inlet)
+    link.add_outlets(late_outlet)
+    assert late_inlet.active and late_outlet.active
+    link.on_shutdown()
+    assert not late_inlet.active and not late_outlet.active
+    later = nodes.ValueInlet(4)
+    link.add_inlets(later)
+    assert not later.active
