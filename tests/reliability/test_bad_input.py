@@ -163,11 +163,15 @@ def running_planner(tmp_path_factory):
 
     thread = threading.Thread(target=run, name="reliability-bad-input-planner")
     thread.start()
-    for _ in range(3000):  # started, and its worker thread exists, before any test looks
-        if pulls:
+    def settled():  # transferring, with its worker and the pool's spawner thread running
+        names = {thread.name for thread in threading.enumerate()}
+        return pulls and "databay-worker-spawner" in names
+
+    for _ in range(3000):  # so that no thread appears while a test watches for leaks
+        if settled():
             break
         stopped.wait(0.01)
-    assert pulls, "the planner did not start"
+    assert settled(), "the planner did not start"
     context = {"planner": planner, "link": the_link, "inlet": Plain(), "pulls": pulls,
                "outlet": outlet, "errors": errors, "tmp": tmp_path_factory.mktemp("bad-input")}
     yield context
