@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._concurrency import run_on_loop, run_on_threads
 from ._log import get_logger
+from ._validation import check_processor_result, short_repr
 from .record import copy_records
 
 TYPE_CHECKING = False
@@ -49,7 +50,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
             _fail(link, "inlet", inlet, update, value)
 
     if link.processors:
-        records = _apply(link, "processor", link.processors, records, update, _check_records)
+        records = _apply(link, "processor", link.processors, records, update, check_processor_result)
     batches = [records]
     if link.groupers:
         batches = _apply(link, "grouper", link.groupers, batches, update, _check_batches)
@@ -155,21 +156,10 @@ def _apply(link: Link, kind: str, functions: Sequence[Callable], value: Any,
     return value
 
 
-def _check_records(processor: Callable, result: Any) -> None:
-    if not isinstance(result, list):
-        raise TypeError("processor %r returned %s; a processor must return a list of records"
-                        % (processor, _short(result)))
-
-
 def _check_batches(grouper: Callable, result: Any) -> None:
     if not isinstance(result, list) or not all(isinstance(batch, list) for batch in result):
         raise TypeError("grouper %r returned %s; a grouper must return a list of lists of records"
-                        % (grouper, _short(result)))
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+                        % (grouper, short_repr(result)))
 
 
 def _fail(link: Link, kind: str, node: Any, update: Update, error: BaseException) -> None:

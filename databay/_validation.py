@@ -106,3 +106,17 @@ def check_dict_payload(outlet: str, action: str, index: int, update: Any, payloa
             "%s %s dict payload, but record %d of update %s has payload %.80r (%s); turn it "
             "into a dict in a processor first" % (outlet, action, index, update, payload,
                                                   type(payload).__name__))
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_processor_result(processor: Any, result: Any, owner: Any = None) -> None:
+    """Raise TypeError unless a processor (of ``owner``, if given) returned a list."""
+    if not isinstance(result, list):
+        where = "" if owner is None else " of %r" % (owner,)
+        raise TypeError("processor %r%s returned %s; a processor must return a list of records"
+                        % (processor, where, short_repr(result)))

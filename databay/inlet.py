@@ -55,19 +55,20 @@ class Inlet(Lifecycle, ABC):
         The dict holds this inlet's global metadata, then ``metadata`` on top
         (local wins on equal keys), then ``'__inlet__': str(self)``.
         """
+        if metadata is not None:
+            check_mapping("metadata", metadata)
+        return Record(payload, self._record_metadata(metadata))
+
+    def _record_metadata(self, local: Optional[Mapping] = None) -> Dict[str, Any]:
+        """A new dict: global metadata, ``local`` on top, ``'__inlet__'`` always last."""
         try:
-            global_metadata = self._metadata
+            merged = {**self._metadata} if local is None else {**self._metadata, **local}
         except AttributeError:
             check_initialised(self)
             raise
-        if metadata is None:
-            merged = {**global_metadata}
-        else:
-            check_mapping("metadata", metadata)
-            merged = {**global_metadata, **metadata}
         merged.pop("__inlet__", None)  # re-added below, so it is always the last key
         merged["__inlet__"] = str(self)
-        return Record(payload, merged)
+        return merged
 
     def _to_records(self, data: Any) -> List[Record]:
         """Turn what ``pull`` returned into records (the pull-return rules)."""
@@ -77,10 +78,7 @@ class Inlet(Lifecycle, ABC):
         if type(self).new_record is not Inlet.new_record:  # honour an override
             return [value if isinstance(value, Record) else self.new_record(payload=value)
                     for value in values]
-        template: Dict[str, Any] = {**self._metadata}
-        template.pop("__inlet__", None)  # so that '__inlet__' is always the last key
-        template["__inlet__"] = str(self)
-        copy = template.copy
+        copy = self._record_metadata().copy  # one template per pull, a copy per record
         return [value if isinstance(value, Record) else Record(value, copy()) for value in values]
 
     def __repr__(self) -> str:

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 from ._coroutines import is_coroutine_callable
 from ._lifecycle import Lifecycle
-from ._validation import to_callables
+from ._validation import check_processor_result, to_callables
 from .record import Record
 from .update import Update
 
@@ -46,10 +46,7 @@ class Outlet(Lifecycle, ABC):
         """Run the outlet processors, then ``push``; returns what ``push`` returns."""
         for processor in self.processors:
             records = processor(records)
-            if not isinstance(records, list):
-                text = repr(records)
-                raise TypeError("processor %r of %r returned %s; a processor must return a list of records"
-                                % (processor, self, text if len(text) <= 80 else text[:77] + "..."))
+            check_processor_result(processor, records, owner=self)
         return self.push(records, update)
 
     def __repr__(self) -> str:

@@ -164,17 +164,21 @@ def check_identifier(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("%s=%r must be a str naming a table: ASCII letters, digits and _"
                         % (name, value))
-    if not (value.isascii() and value.isidentifier()) or value.lower().startswith("sqlite_"):
+    if not _is_sql_name(value):
         raise ValueError("%s=%r is not an accepted SQL name: use ASCII letters, digits and _, "
                          "not starting with a digit or with 'sqlite_'" % (name, value))
     return value
 
 
+def _is_sql_name(name: str) -> bool:
+    """ASCII letters, digits and ``_``, not starting with a digit nor with ``sqlite_``."""
+    return name.isascii() and name.isidentifier() and not name.lower().startswith("sqlite_")
+
+
 def _check_keys(keys: tuple, index: int) -> None:
     seen: Dict[str, Any] = {}
     for key in keys:
-        if not isinstance(key, str) or not (key.isascii() and key.isidentifier()) or \
-                key.lower().startswith("sqlite_"):
+        if not isinstance(key, str) or not _is_sql_name(key):
             raise ValueError("record %d has key %r, which is not an accepted column name: use "
                              "ASCII letters, digits and _, not starting with a digit or with "
                              "'sqlite_' (rename keys in a processor)" % (index, key))
