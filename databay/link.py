@@ -67,7 +67,13 @@ class Link:
                  immediate_transfer: bool = True,
                  processors: Union[Callable, List[Callable], None] = None,
                  groupers: Union[Callable, List[Callable], None] = None,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None, *,
+                 schedule: Any = None,
+                 timeout: Optional[float] = None,
+                 retry: Any = None,
+                 dead_letter: Any = None,
+                 journal: Any = None,
+                 key: Optional[str] = None) -> None:
         if name is not None:
             warn_deprecated("Link(name=...)", "Link(tags=...)", since="0.2.0")
             tags = [name]
@@ -93,6 +99,29 @@ class Link:
         self._job: Any = None
         self.add_inlets(inlets)
         self.add_outlets(outlets)
+        # Each feature below parses its own arguments in its own method.
+        self._init_schedule(schedule)
+        self._init_timeout(timeout)
+        self._init_delivery(retry, dead_letter, journal)
+        self._init_key(key)
+
+    def _init_schedule(self, schedule: Any) -> None:
+        """When transfers are due (planners ask the schedule)."""
+        self._schedule = schedule
+
+    def _init_timeout(self, timeout: Optional[float]) -> None:
+        """The limit of one node call, in seconds (None: no limit)."""
+        self._timeout = timeout
+
+    def _init_delivery(self, retry: Any, dead_letter: Any, journal: Any) -> None:
+        """Delivery guarantees: retry queues, dead letters, the journal."""
+        self._retry = retry
+        self._dead_letter = dead_letter
+        self._journal = journal
+
+    def _init_key(self, key: Optional[str]) -> None:
+        """The stable key identifying this link (sharding, stats)."""
+        self._key = key
 
     # -- nodes -------------------------------------------------------------
 
