@@ -29,9 +29,18 @@ if TYPE_CHECKING:
 
 _LOGGER = get_logger("databay.Link")
 
+DELIVERY_COUNTS = ("refused", "lost")
+"""What ``Link.delivery_counts`` counts (see there)."""
+
 
 def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
-    """The pipeline of one transfer; ``flush`` skips the pull and releases held records."""
+    """The pipeline of one transfer; ``flush`` skips the pull and releases held records.
+
+    A failing node never keeps other records from other outlets: every stage
+    runs to the end, and only then, without ``ignore_exceptions``, the first
+    error is raised (:class:`_Failures`).
+    """
+    failures = _Failures(link, update)
     if flush:
         records: List[Record] = []
         _request_flush(link.processors, every_buffer=True)  # an empty one may receive released records
@@ -47,13 +56,13 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
                     continue
                 except Exception as error:  # noqa: BLE001 - a broken new_record override
                     value = error
-            _fail(link, "inlet", inlet, update, value)
+            failures.add("inlet", inlet, value)
 
     if link.processors:
-        records = _apply(link, "processor", link.processors, records, update, check_processor_result)
+        records = _apply(failures, "processor", link.processors, records, check_processor_result)
     batches = [records]
     if link.groupers:
-        batches = _apply(link, "grouper", link.groupers, batches, update, _check_batches)
+        batches = _apply(failures, "grouper", link.groupers, batches, _check_batches)
 
     for batch in batches:
         outlets: Sequence[Outlet] = link._outlets
@@ -67,7 +76,9 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
                           for outlet in outlets], None
         for outlet, (ok, value) in zip(outlets, outcomes):
             if not ok:
-                _fail(link, "outlet", outlet, update, value)
+                failures.add("outlet", outlet, value)
+                lose(link, "refused", len(batch))
+    failures.raise_first()
 
 
 def run_sync(steps: Steps) -> None:
@@ -142,15 +153,15 @@ def _deliver(outlet: Outlet, batch: List[Record], update: Update, copy: bool) ->
     return outlet._process_and_push(batch, update)
 
 
-def _apply(link: Link, kind: str, functions: Sequence[Callable], value: Any,
-           update: Update, check: Callable[[Callable, Any], None]) -> Any:
+def _apply(failures: _Failures, kind: str, functions: Sequence[Callable], value: Any,
+           check: Callable[[Callable, Any], None]) -> Any:
     """Thread ``value`` through processors or groupers; a failing one is skipped."""
     for function in functions:
         try:
             result = function(value)
             check(function, result)
-        except Exception as error:  # noqa: BLE001 - reported by _fail
-            _fail(link, kind, function, update, error)
+        except Exception as error:  # noqa: BLE001 - reported by failures
+            failures.add(kind, function, error)
             continue
         value = result
     return value
@@ -162,9 +173,49 @@ def _check_batches(grouper: Callable, result: Any) -> None:
                         % (grouper, short_repr(result)))
 
 
-def _fail(link: Link, kind: str, node: Any, update: Update, error: BaseException) -> None:
-    """Re-raise ``error`` or, with ``ignore_exceptions``, log it and carry on."""
-    if not isinstance(error, Exception) or not link._ignore_exceptions:
-        raise error
-    _LOGGER.error("%s %r failed during update %s of %r: %r", kind.capitalize(), node, update,
-                  link, error, exc_info=error)
+class _Failures:
+    """The node failures of one transfer: logged as they happen, the first raised at the end.
+
+    Exceptions other than ``Exception`` (KeyboardInterrupt, SystemExit) are
+    raised at once. With ``ignore_exceptions`` every failure is logged; without
+    it the first is kept to be raised once the transfer delivered what it
+    could (its caller reports it), and the others are logged. Logging goes
+    through the link's :class:`RepeatLimiter`, so a node failing the same way
+    on every transfer prints one traceback and then a summary per minute.
+    """
+
+    __slots__ = ("link", "update", "first")
+
+    def __init__(self, link: Link, update: Update) -> None:
+        self.link = link
+        self.update = update
+        self.first: Optional[BaseException] = None
+
+    def add(self, kind: str, node: Any, error: BaseException) -> None:
+        if not isinstance(error, Exception):
+            raise error
+        if self.first is None and not self.link._ignore_exceptions:
+            self.first = error
+            return
+        log_failure(self.link, kind, node, self.update, error)
+
+    def raise_first(self) -> None:
+        if self.first is not None:
+            error, self.first = self.first, None
+            raise error
+
+
+def lose(link: Link, reason: str, count: int) -> None:
+    """Count ``count`` records that left ``link`` undelivered (``reason``: refused, dropped...)."""
+    counts = link._counts
+    counts[reason] += count
+    counts["lost"] += count
+
+
+def log_failure(link: Link, kind: str, node: Any, update: Update, error: BaseException) -> None:
+    """Log that ``node`` (an inlet, processor, grouper or outlet of ``link``) failed during ``update``."""
+    import logging
+
+    link._failure_log().log((kind, id(node), type(error), str(error)), logging.ERROR,
+                            "%s %r of %r failed" % (kind.capitalize(), node, link),
+                            "during update %s: %r" % (update, error), exc_info=error)

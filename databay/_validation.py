@@ -120,3 +120,13 @@ def check_processor_result(processor: Any, result: Any, owner: Any = None) -> No
         where = "" if owner is None else " of %r" % (owner,)
         raise TypeError("processor %r%s returned %s; a processor must return a list of records"
                         % (processor, where, short_repr(result)))
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a real bool; TypeError naming ``name`` otherwise.
+
+    ``"false"`` or ``0`` would silently mean something else, so they are refused.
+    """
+    if value is not True and value is not False:
+        raise TypeError("%s=%r must be True or False" % (name, value))
+    return value

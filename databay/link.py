@@ -7,9 +7,9 @@ import itertools
 from ._coroutines import LoopRunner
 from ._deprecation import warn_deprecated
 from ._lifecycle import check_initialised
-from ._log import get_logger
-from ._transfer import holds_records, run_async, run_sync, transfer_steps
-from ._validation import check_positive_int, to_callables, to_list, to_seconds, to_tags
+from ._log import RepeatLimiter, get_logger
+from ._transfer import DELIVERY_COUNTS, holds_records, run_async, run_sync, transfer_steps
+from ._validation import check_bool, check_positive_int, to_callables, to_list, to_seconds, to_tags
 from .errors import InvalidNodeError
 from .inlet import Inlet
 from .outlet import Outlet
@@ -18,7 +18,7 @@ from .update import Update
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from typing import Any, Callable, Collection, List, Optional, Sequence, Union
+    from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Union
 
 __all__ = ["Link", "Update"]
 
@@ -87,16 +87,18 @@ class Link:
         self._running = False  # between on_start and on_shutdown
         self._interval_seconds = to_seconds("interval", interval)
         self._tags = to_tags("tags", tags)
-        self._copy_records = bool(copy_records)
-        self._ignore_exceptions = bool(ignore_exceptions)
+        self._copy_records = check_bool("copy_records", copy_records)
+        self._ignore_exceptions = check_bool("ignore_exceptions", ignore_exceptions)
         self.inlet_concurrency = check_positive_int("inlet_concurrency", inlet_concurrency,
                                                     allow_none=True)
-        self.immediate_transfer = immediate_transfer
+        self.immediate_transfer = check_bool("immediate_transfer", immediate_transfer)
         self.processors: List[Callable] = to_callables("processors", processors)
         self.groupers: List[Callable] = to_callables("groupers", groupers)
         self._transfer_numbers = itertools.count()
         self._loop_runner = LoopRunner()
         self._job: Any = None
+        self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
+        self._counts = dict.fromkeys(DELIVERY_COUNTS, 0)
         self.add_inlets(inlets)
         self.add_outlets(outlets)
         # Each feature below parses its own arguments in its own method.
@@ -245,6 +247,15 @@ class Link:
         """Whether failing nodes are logged and skipped instead of raised."""
         return self._ignore_exceptions
 
+    @property
+    def delivery_counts(self) -> Dict[str, int]:
+        """Records this link did not deliver normally, by what happened to them (a copy).
+
+        ``refused``: a failing push (or outlet processor) took them, without retry;
+        ``lost``: everything that left the link undelivered and not dead-lettered.
+        """
+        return dict(self._counts)
+
     def set_job(self, job: Any) -> None:
         """Store the planner's handle for this link (used by planners)."""
         self._job = job
@@ -306,6 +317,15 @@ class Link:
             self._each_node("on_shutdown", "try_shutdown", keep)
         finally:
             self._loop_runner.close()
+            if self._repeat_limiter is not None:
+                self._repeat_limiter.flush()
+
+    def _failure_log(self) -> RepeatLimiter:
+        """The limiter through which this link logs node failures (one traceback, then summaries)."""
+        limiter = self._repeat_limiter
+        if limiter is None:
+            limiter = self._repeat_limiter = RepeatLimiter(_LOGGER)
+        return limiter
 
     def _each_node(self, hook: str, method: str, keep: Collection[int] = ()) -> None:
         for node in [*self._inlets, *self._outlets]:
