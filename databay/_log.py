@@ -68,28 +68,30 @@ class RepeatLimiter:
         # key -> [window start, last seen, repeats since window start, level, subject, latest detail]
         self._seen: Dict[Hashable, list] = {}
 
-    def log(self, key: Hashable, level: int, subject: str, detail: str = "",
-            exc_info: Any = None) -> bool:
-        """Log ``subject`` + ``detail`` (first time in full), or count it; True if a line was written.
+    def log(self, key: Hashable, level: int, subject: str, subject_args: tuple = (),
+            detail: str = "", detail_args: tuple = (), exc_info: Any = None) -> bool:
+        """Log ``subject % subject_args`` then ``detail % detail_args`` (in full the first time), or count it.
 
-        ``subject`` says who did what (``"Outlet X of Link(...) failed"``);
-        ``detail`` the particulars of this occurrence (update, error).
+        ``subject`` says who did what (``"Outlet %r of %r failed"``), ``detail``
+        the particulars of this occurrence (``"during update %s: %r"``); both
+        are %-style formats, formatted only if a handler emits the line.
+        Returns whether a line was written.
         """
         now = self._clock()
         summaries: List[tuple] = []
         with self._lock:
             entry = self._seen.get(key)
             if entry is not None and now - entry[1] < self.period:  # a repeat: count it
-                entry[1], entry[5] = now, detail
+                entry[1], entry[5] = now, (detail, detail_args)
                 entry[2] += 1
                 if now - entry[0] < self.period:
                     return False
-                summary = (entry[3], entry[4], entry[2], now - entry[0], detail)
+                summary: Optional[tuple] = (entry[3], entry[4], entry[2], now - entry[0], entry[5])
                 entry[0], entry[2] = now, 0
             else:  # new, or quiet for a whole period: log in full
                 if entry is not None and entry[2]:
                     summaries.append((entry[3], entry[4], entry[2], entry[1] - entry[0], entry[5]))
-                self._seen[key] = [now, now, 0, level, subject, detail]
+                self._seen[key] = [now, now, 0, level, (subject, subject_args), (detail, detail_args)]
                 if len(self._seen) > self._max_keys:
                     summaries.extend(self._forget_stale())
                 summary = None
@@ -98,7 +100,8 @@ class RepeatLimiter:
             return True
         for item in summaries:
             self._summarise(*item)
-        self._logger.log(level, "%s %s" if detail else "%s%s", subject, detail, exc_info=exc_info)
+        self._logger.log(level, "%s %s" % (subject, detail) if detail else subject,
+                         *subject_args, *detail_args, exc_info=exc_info)
         return True
 
     def flush(self) -> None:
@@ -121,7 +124,11 @@ class RepeatLimiter:
                 summaries.append((entry[3], entry[4], entry[2], entry[1] - entry[0], entry[5]))
         return summaries
 
-    def _summarise(self, level: int, subject: str, count: int, seconds: float, detail: str) -> None:
-        self._logger.log(level, "%s %d more time%s in the last %.0f s%s", subject, count,
-                         "" if count == 1 else "s", max(seconds, 1.0),
-                         " (latest: %s)" % detail if detail else "")
+    def _summarise(self, level: int, subject: tuple, count: int, seconds: float, detail: tuple) -> None:
+        text, args = subject
+        if detail[0]:
+            self._logger.log(level, text + " %d more time%s in the last %.0f s (latest: " + detail[0] + ")",
+                             *args, count, "" if count == 1 else "s", max(seconds, 1.0), *detail[1])
+        else:
+            self._logger.log(level, text + " %d more time%s in the last %.0f s",
+                             *args, count, "" if count == 1 else "s", max(seconds, 1.0))

@@ -217,5 +217,5 @@ def log_failure(link: Link, kind: str, node: Any, update: Update, error: BaseExc
     import logging
 
     link._failure_log().log((kind, id(node), type(error), str(error)), logging.ERROR,
-                            "%s %r of %r failed" % (kind.capitalize(), node, link),
-                            "during update %s: %r" % (update, error), exc_info=error)
+                            "%s %r of %r failed", (kind.capitalize(), node, link),
+                            "during update %s: %r", (update, error), exc_info=error)
