@@ -1,7 +1,10 @@
 """databay: move data from inlets to outlets on a schedule.
 
 Standard library only; relative imports throughout, so the folder also works
-when copied into another package.
+when copied into another package. The public API is ``__all__`` (also what
+``dir(databay)`` lists) plus the subpackages ``databay.inlets``,
+``databay.outlets``, ``databay.planners`` and ``databay.support``; modules
+whose name starts with ``_`` are private. Reference: docs/api.md.
 """
 
 
@@ -29,6 +32,11 @@ def __getattr__(name: str) -> object:
 
         return BasePlanner
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def __dir__() -> list:
+    """The public names only, so ``dir(databay)`` and ``help(databay)`` show no internals."""
+    return sorted(__all__)
 
 __all__ = [
     "BasePlanner",
