@@ -141,7 +141,8 @@ def undocumented(text):
             wanted += [("parameter", parameter) for parameter in _parameters(value)]
         for kind, word in wanted:
             if word not in words:
-                gaps.append("%s: %s `%s` is not mentioned (in backticks) in its section" % (dotted, kind, word))
+                gaps.append("%s: %s `%s` is not mentioned (in backticks) in its section"
+                            % (dotted, kind, word))
     return gaps
 
 
@@ -158,7 +159,8 @@ def test_the_check_notices_a_missing_name_parameter_and_method():
     without_section = re.sub(r"### `NullOutlet`.*?(?=^### )", "", text, flags=re.S | re.M)
     assert "databay.outlets.NullOutlet: no '### `NullOutlet`' heading" in undocumented(without_section)
     without_parameter = text.replace("inlet_concurrency", "inlet_parallelism")
-    assert any("databay.Link: parameter `inlet_concurrency`" in gap for gap in undocumented(without_parameter))
+    gaps = undocumented(without_parameter)
+    assert any("databay.Link: parameter `inlet_concurrency`" in gap for gap in gaps)
     without_method = text.replace("`purge()`", "purge")
     assert any("BasePlanner: member `purge`" in gap for gap in undocumented(without_method))
 

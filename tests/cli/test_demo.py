@@ -15,7 +15,7 @@ def _demo(*args):
 
 def test_demo_twice_into_the_same_directory_checks_only_this_runs_records(tmp_path):
     """Re-running with the same --out appends; each run compares its own records with the rows it added."""
-    for run in range(2):
+    for _ in range(2):
         result = _demo("--out", str(tmp_path), "--quiet")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "OK: every record of this run reached both files" in result.stdout
@@ -35,7 +35,8 @@ def test_demo_prints_readable_readings_six_at_a_time():
     records = [line for line in lines if line.startswith("demo.")]
     assert records
     for line in records:
-        assert re.fullmatch(r"demo\.\d+ \{'city': '(Oslo|Lima|office)', 'celsius': -?\d+(\.\d+)?\}", line), line
+        pattern = r"demo\.\d+ \{'city': '(Oslo|Lima|office)', 'celsius': -?\d+(\.\d+)?\}"
+        assert re.fullmatch(pattern, line), line
     batches = Counter(line.split(" ")[0] for line in records)
     sizes = [batches[tag] for tag in sorted(batches, key=lambda tag: int(tag.split(".")[1]))]
     assert all(size == 6 for size in sizes[:-1]), sizes  # the last one is the shutdown flush

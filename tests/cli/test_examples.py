@@ -88,8 +88,8 @@ def test_tail_to_csv_follows_lines_added_later_and_skips_garbage(tmp_path):
                    '1.2.3.4 - - [30/Nov/2026:05:00:01 +0000] "GET /b HTTP/1.1" 500 -\n'
                    '1.2.3.4 - - [30/Nov/2026:05:00:02 +0000] "GET /half', encoding="utf-8")
     env = dict(os.environ, ACCESS_LOG=str(log), DATABAY_EXAMPLES_DIR=str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "databay", "run", "examples.tail_to_csv:planner", "--once"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "databay", "run", "examples.tail_to_csv:planner", "--once"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Skipped a line that is not in common log format: 'not a log line'" in result.stderr
     with open(tmp_path / "requests.csv", newline="", encoding="utf-8") as handle:
