@@ -222,6 +222,8 @@ def run_forever(planner: BasePlanner, seconds: Optional[float] = None,
         _LOGGER.info("Running %d link(s)%s; Ctrl-C or SIGTERM stops gracefully", len(planner.links),
                      "" if seconds is None else " for %g s" % seconds)
         planner.start()
+        while planner.running:  # a planner whose start() does not block: wait until it stops
+            threading.Event().wait(0.2)
     except Exception as error:  # noqa: BLE001 - start() re-raises what stopped the planner
         _LOGGER.error("The planner stopped on an error: %s: %s", type(error).__name__, error)
         return EXIT_FAILED
@@ -278,8 +280,7 @@ def check(planner: BasePlanner, spec: str, out: Any = None) -> int:
     print("%s: %s with %d link(s), %d node(s)" % (spec, type(planner).__name__, len(links),
                                                  len(nodes)), file=out)
     for link in links:
-        print("  link %s every %gs" % (".".join(link.tags) or "(untagged)", link.interval_seconds),
-              file=out)
+        print("  link %s %s" % (".".join(link.tags) or "(untagged)", _when(link)), file=out)
         for kind, items in (("inlet", link.inlets), ("outlet", link.outlets),
                             ("processor", link.processors), ("grouper", link.groupers)):
             for item in items:
@@ -304,6 +305,14 @@ def check(planner: BasePlanner, spec: str, out: Any = None) -> int:
         return EXIT_FAILED
     print("check passed: every node started and stopped; nothing was transferred", file=out)
     return EXIT_OK
+
+
+def _when(link: Link) -> str:
+    """How often ``link`` runs, in words: its schedule when it has one, else its interval."""
+    schedule = getattr(link, "schedule", None)
+    if schedule is not None:
+        return "on %r" % (schedule,)
+    return "every %gs" % link.interval_seconds
 
 
 def _handle_signals(planner: BasePlanner) -> Any:

@@ -260,6 +260,29 @@ def test_for_seconds_runs_repeatedly_then_shuts_down_cleanly(cli):
     assert "Shut down cleanly" in result.stderr
 
 
+def test_a_planner_whose_start_does_not_block_runs_until_stopped(cli):
+    """A custom planner that schedules on its own thread: `run` waits for it, then exits 0."""
+    cli.write("""
+        from databay import BasePlanner
+        class Background(BasePlanner):
+            def _schedule(self, link): pass
+            def _unschedule(self, link): pass
+            def _start_planner(self):
+                self._stop = threading.Event()
+                def loop():
+                    while not self._stop.wait(0.1):
+                        self.force_transfer()
+                threading.Thread(target=loop, daemon=True).start()
+            def _shutdown_planner(self, wait=True):
+                self._stop.set()
+        planner = Background(Link(Count(), Keep(), interval=1), immediate_transfer=False)
+    """)
+    result = cli.run("run", "pipeline:planner", "--for", "2")
+    assert result.returncode == 0, result.stderr
+    assert len(cli.lines("pushed.txt")) >= 2
+    assert cli.lines("events.txt")[-2:] == ["stop count", "stop keep"]
+
+
 def test_planner_stopping_on_an_error_exits_1(cli):
     """A transfer error stops a planner with ignore_exceptions=False: exit 1, nodes stopped."""
     cli.write("links = [Link(Fail(), Keep('x'), interval=0.1), Link(Count('b'), Keep('y'), 60)]")
