@@ -85,10 +85,13 @@ def check_encoding(name: str, value: Any) -> str:
     import codecs
 
     try:
-        codecs.lookup(value)
+        info = codecs.lookup(value)
     except LookupError:
         raise ValueError("%s=%r is not a known text encoding; use e.g. 'utf-8'"
                          % (name, value)) from None
+    if not getattr(info, "_is_text_encoding", True):  # 'hex', 'rot13', 'base64', 'zlib'...
+        raise ValueError("%s=%r is a codec but not a text encoding (str to bytes); use e.g. "
+                         "'utf-8'" % (name, value))
     return value
 
 

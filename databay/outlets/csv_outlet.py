@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 
 from .._validation import check_dict_payload, check_encoding
 from ..outlet import MetadataKey, Outlet
-from ._files import Targets, check_base_dir, check_mode, check_path, make_parent, resolve
+from ._files import FileTransaction, Targets, check_base_dir, check_mode, check_path, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Any, Callable, Dict, List, Optional, Union
+    from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+    from ._files import Target
 
     from ..record import Record
     from ..update import Update
@@ -87,84 +88,104 @@ class CsvOutlet(Outlet):
         self.escape_formulas = escape_formulas
         super().__init__(processors)
         self.default_filepath = default_filepath
-        self._lock = threading.Lock()
 
     def push(self, records: List[Record], update: Update) -> None:
-        """Write the records, opening each target file once; see the class docstring."""
-        files: Dict[str, List[Any]] = {}  # path -> [mode, payloads]
+        """Write the records, all or nothing; see the class docstring."""
+        files: Dict[str, List[Any]] = {}  # path -> [target, mode, payloads]
         target = Targets(self.CSV_FILE, self.default_filepath, self.base_dir)
         for index, record in enumerate(records):
             payload = record.payload
             check_dict_payload("CsvOutlet", "writes one row per", index, update, payload)
             metadata = record.metadata
-            path = target(metadata.get(self.CSV_FILE))
+            where = target(metadata.get(self.CSV_FILE))
             mode = metadata.get(self.FILE_MODE)
             mode = self.default_file_mode if mode is None else check_mode(self.FILE_MODE, mode)
-            entry = files.get(path)
+            entry = files.get(where.path)
             if entry is None:
-                files[path] = [mode, [payload]]
+                files[where.path] = [where, mode, [payload]]
             else:
                 if mode == "w":
-                    entry[0] = "w"
-                entry[1].append(payload)
+                    entry[1] = "w"
+                entry[2].append(payload)
         if not files:
             return
         import csv  # imported on first push: importing databay.outlets stays cheap
 
-        with self._lock:
-            for path, (mode, payloads) in files.items():
-                self._write_file(csv, path, mode, payloads)
+        limit = csv.field_size_limit()
+        plans = []
+        for where, mode, payloads in files.values():
+            columns, rows = _columns(payloads)  # column name -> key in the payloads
+            if self.escape_formulas:
+                columns = {_escape(name): key for name, key in columns.items()}
+            if columns:
+                plans.append((where, mode, columns, rows, limit))
+        if not plans:
+            return  # no columns at all: nothing to write
+        with FileTransaction([plan[0] for plan in plans]) as transaction:
+            writes = [self._plan_file(csv, transaction, *plan) for plan in plans]
+            for where, replace, data in writes:  # every file encoded before any write
+                if replace:
+                    transaction.replace(where, data)
+                else:
+                    transaction.append(where, data)
 
-    def _write_file(self, csv: Any, path: str, mode: str, payloads: List[Mapping]) -> None:
-        columns, rows = _columns(payloads)  # column name -> key in the payloads
+    def _plan_file(self, csv: Any, transaction: FileTransaction, where: Target, mode: str,
+                   columns: Dict[str, Any], rows: List[Mapping],
+                   limit: int) -> Tuple[Target, bool, bytes]:
+        """What to write to one file: ``(target, replace?, bytes)``, nothing written yet.
+
+        Reads the existing header (and, when columns are added, the whole file)
+        under the file's lock, so no other writer in the process changes it meanwhile.
+        """
+        import io
+
         escape = _escape if self.escape_formulas else None
-        if escape is not None:
-            columns = {escape(name): key for name, key in columns.items()}
-        make_parent(path)
-        with open(path, mode + "+", newline="", encoding=self.encoding) as file:
-            header: Optional[List[str]] = None
-            if mode == "a" and file.seek(0, os.SEEK_END) != 0:
-                file.seek(0)
-                header = next(csv.reader(file), [])
-            if header is None:
-                header = list(columns)
-                if not header:
-                    return  # no columns at all: nothing to write
-                csv.writer(file).writerow(header)
-            else:
+        new = io.StringIO(newline="")
+        _write_rows(csv.writer(new), list(columns.values()), rows, escape)
+        if len(new.getvalue()) > limit:  # only then can a single cell be too long
+            _check_sizes(where, columns, rows, limit)
+        existing = None if mode == "w" else transaction.read(where)
+        out = io.StringIO(newline="")
+        writer = csv.writer(out)
+        if existing is None or os.fstat(existing.fileno()).st_size == 0:
+            if existing is not None:
+                existing.close()
+            writer.writerow(list(columns))
+            _write_rows(writer, list(columns.values()), rows, escape)
+            return where, mode == "w", self._encode(where, out.getvalue())
+        with io.TextIOWrapper(existing, encoding=self.encoding, newline="") as text:
+            try:
+                reader = csv.reader(text)
+                header = next(reader, [])
                 known = set(header)
                 added = [name for name in columns if name not in known]
-                if added:
-                    self._widen(csv, file, path, header, added, columns, rows, escape)
-                    return
-                file.seek(0, os.SEEK_END)
-            _write_rows(csv.writer(file), [columns.get(name, _MISSING) for name in header],
-                        rows, escape)
-
-    def _widen(self, csv: Any, file: IO[str], path: str, header: List[str], added: List[str],
-               columns: Dict[str, Any], rows: List[Mapping], escape: Any) -> None:
-        """Rewrite ``path`` with ``added`` columns appended to its header, then the new rows."""
-        import tempfile
-
-        full = header + added
+                old_rows = list(reader) if added else None
+            except (csv.Error, UnicodeError) as error:
+                raise ValueError("CsvOutlet cannot read the existing file %r (%s: %s); nothing "
+                                 "of this push was written" % (where.path, type(error).__name__,
+                                                                error)) from None
+        if old_rows is None:
+            _write_rows(writer, [columns.get(name, _MISSING) for name in header], rows, escape)
+            return where, False, self._encode(where, out.getvalue())
+        full = header + added  # a new column: rewrite the file with the wider header
+        width = len(header)
         padding = [""] * len(added)
-        directory = os.path.dirname(path) or "."
-        handle, temporary = tempfile.mkstemp(prefix=".databay-", suffix=".csv.tmp", dir=directory)
+        writer.writerow(full)
+        writer.writerows(row + [""] * (width - len(row)) + padding if len(row) <= width
+                         else row for row in old_rows)
+        _write_rows(writer, [columns.get(name, _MISSING) for name in full], rows, escape)
+        return where, True, self._encode(where, out.getvalue())
+
+    def _encode(self, where: Target, text: str) -> bytes:
+        if "\0" in text:
+            raise ValueError("CsvOutlet cannot write a NUL character to %r: the csv module "
+                             "cannot read it back; remove it in a processor (nothing of this "
+                             "push was written)" % (where.path,))
         try:
-            with open(handle, "w", newline="", encoding=self.encoding) as out:
-                writer = csv.writer(out)
-                writer.writerow(full)
-                width = len(header)
-                writer.writerows(row + [""] * (width - len(row)) + padding if len(row) <= width
-                                 else row for row in csv.reader(file))
-                _write_rows(writer, [columns.get(name, _MISSING) for name in full], rows, escape)
-            os.chmod(temporary, os.stat(path).st_mode & 0o7777)
-            file.close()
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+            return text.encode(self.encoding)
+        except UnicodeError as error:
+            raise ValueError("CsvOutlet cannot write %r in encoding %r: %s; nothing of this "
+                             "push was written" % (where.path, self.encoding, error)) from None
 
     def __repr__(self) -> str:
         return "CsvOutlet(default_filepath=%r, default_file_mode=%r)" % (
@@ -192,6 +213,26 @@ def _columns(payloads: List[Mapping]) -> tuple:
             payload = {str(key): value for key, value in payload.items()}
         rows.append(payload)
     return columns, rows
+
+
+def _check_sizes(where: Target, columns: Dict[str, Any], rows: List[Mapping], limit: int) -> None:
+    """Refuse a header or cell longer than the csv module reads back (``field_size_limit``)."""
+    for name in columns:
+        if len(name) > limit:
+            raise ValueError("CsvOutlet refuses a column name of %d characters for %r: the csv "
+                             "module reads fields up to %d (csv.field_size_limit()); nothing of "
+                             "this push was written" % (len(name), where.path, limit))
+    for index, row in enumerate(rows):
+        for key, value in row.items():
+            if isinstance(value, (int, float)) or value is None:
+                continue
+            size = len(value) if isinstance(value, str) else len(str(value))
+            if size > limit:
+                raise ValueError(
+                    "CsvOutlet refuses the value of %r in row %d for %r: %d characters, but the "
+                    "csv module reads fields up to %d (csv.field_size_limit()); shorten it in a "
+                    "processor (nothing of this push was written)"
+                    % (key, index, where.path, size, limit))
 
 
 def _write_rows(writer: Any, keys: List[Any], rows: List[Mapping], escape: Any) -> None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-
 from .._validation import check_encoding
 from ..outlet import MetadataKey, Outlet
-from ._files import Targets, check_base_dir, check_mode, check_path, make_parent, resolve
+from ._files import FileTransaction, Targets, check_base_dir, check_mode, check_path, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import os
     from typing import Callable, Dict, List, Union
+
+    from ._files import Target
 
     from ..record import Record
     from ..update import Update
@@ -70,36 +70,50 @@ class FileOutlet(Outlet):
         resolve("default_filepath", default_filepath, self.base_dir)  # fail early if outside
         super().__init__(processors)
         self.default_filepath = default_filepath
-        self._lock = threading.Lock()
 
     def push(self, records: List[Record], update: Update) -> None:
-        """Write the records, opening each target file once; see the class docstring."""
-        files: Dict[str, List] = {}  # path -> [mode, encoding, lines]
+        """Write the records, all or nothing; see the class docstring."""
+        files: Dict[str, List] = {}  # path -> [target, mode, encoding, lines]
         target = Targets(self.FILEPATH, self.default_filepath, self.base_dir)
         for record in records:
             metadata = record.metadata
-            path = target(metadata.get(self.FILEPATH))
+            where = target(metadata.get(self.FILEPATH))
             mode = metadata.get(self.FILE_MODE)
             mode = self.default_file_mode if mode is None else check_mode(self.FILE_MODE, mode)
             encoding = metadata.get(self.FILE_ENCODING)
             encoding = self.default_encoding if encoding is None else \
                 check_encoding(self.FILE_ENCODING, encoding)
-            entry = files.get(path)
+            entry = files.get(where.path)
             if entry is None:
-                files[path] = [mode, encoding, [str(record.payload), "\n"]]
+                files[where.path] = [where, mode, encoding, [str(record.payload), "\n"]]
                 continue
-            if encoding != entry[1]:
+            if encoding != entry[2]:
                 raise ValueError("records of one push ask for file %r in encodings %r and %r; "
-                                 "use one encoding per file" % (path, entry[1], encoding))
+                                 "use one encoding per file" % (where.path, entry[2], encoding))
             if mode == "w":
-                entry[0] = "w"
-            entry[2] += (str(record.payload), "\n")
-        with self._lock:
-            for path, (mode, encoding, lines) in files.items():
-                make_parent(path)
-                with open(path, mode, encoding=encoding) as file:
-                    file.write("".join(lines))
+                entry[1] = "w"
+            entry[3] += (str(record.payload), "\n")
+        writes = [(where, mode, _encode(where, encoding, lines))
+                  for where, mode, encoding, lines in files.values()]
+        if not writes:
+            return
+        with FileTransaction([where for where, _, _ in writes]) as transaction:
+            for where, mode, data in writes:
+                if mode == "w":
+                    transaction.replace(where, data)
+                else:
+                    transaction.append(where, data)
 
     def __repr__(self) -> str:
         return "FileOutlet(default_filepath=%r, default_file_mode=%r)" % (
             self.default_filepath, self.default_file_mode)
+
+
+def _encode(target: Target, encoding: str, lines: List[str]) -> bytes:
+    """The file's new text as bytes; ValueError (nothing written) if it cannot be encoded."""
+    text = "".join(lines)
+    try:
+        return text.encode(encoding)
+    except UnicodeError as error:
+        raise ValueError("FileOutlet cannot write %r in encoding %r: %s; nothing of this push "
+                         "was written" % (target.path, encoding, error)) from None

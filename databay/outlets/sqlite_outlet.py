@@ -81,6 +81,9 @@ class SqliteOutlet(Outlet):
             raise ValueError("database=%r: each push opens its own connection, so an in-memory "
                              "database would start empty every time; give a file path"
                              % (database,))
+        if os.path.isdir(database):
+            raise ValueError("database=%r is a directory; give the path of an SQLite database "
+                             "file (created if missing)" % (database,))
         self.table = check_identifier("table", table)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError("timeout=%r must be a number of seconds >= 0" % (timeout,))
@@ -135,8 +138,8 @@ class SqliteOutlet(Outlet):
             table = record.metadata.get(self.TABLE, self.table)
             name = names.get(table) if isinstance(table, str) else None
             if name is None:
-                check_identifier(self.TABLE, table)
-                name = next((used for used in tables if used.lower() == table.lower()), table)
+                plain = check_identifier(self.TABLE, table)
+                name = next((used for used in tables if used.lower() == plain.lower()), plain)
                 names[table] = name
             entry = tables.get(name)
             if entry is None:
@@ -146,9 +149,13 @@ class SqliteOutlet(Outlet):
             if keys not in checked:
                 _check_keys(keys, index)
                 checked[keys] = None
+            if not all(type(key) is str for key in keys):  # str subclasses: their own text,
+                keys = tuple(str.__str__(key) for key in keys)  # whatever __str__ says
             for key in keys:
                 columns.setdefault(key.lower(), key)
-            row = [_to_sql(payload[key]) for key in keys]
+            row = [_to_sql(value) for value in payload.values()]
+            if any(value != value for value in row):  # NaN is the only value unequal to itself
+                _refuse_nan(keys, row, index)
             if runs and runs[-1][0] == keys:
                 runs[-1][1].append(row)
             else:
@@ -167,11 +174,12 @@ def check_identifier(name: str, value: Any) -> str:
     if not _is_sql_name(value):
         raise ValueError("%s=%r is not an accepted SQL name: use ASCII letters, digits and _, "
                          "not starting with a digit or with 'sqlite_'" % (name, value))
-    return value
+    return str.__str__(value)  # a str subclass's own __str__ never reaches the SQL
 
 
 def _is_sql_name(name: str) -> bool:
     """ASCII letters, digits and ``_``, not starting with a digit nor with ``sqlite_``."""
+    name = str.__str__(name)  # a str subclass cannot override the checks below
     return name.isascii() and name.isidentifier() and not name.lower().startswith("sqlite_")
 
 
@@ -186,6 +194,15 @@ def _check_keys(keys: tuple, index: int) -> None:
         if other != key:
             raise ValueError("record %d has keys %r and %r, which are one column in SQLite "
                              "(names are case-insensitive)" % (index, other, key))
+
+
+def _refuse_nan(keys: tuple, row: list, index: int) -> None:
+    """SQLite stores NaN as NULL: refuse it rather than lose the value silently."""
+    for key, value in zip(keys, row):
+        if isinstance(value, float) and value != value:
+            raise ValueError("record %d has NaN under key %r; SQLite would store it as NULL. "
+                             "Replace it in a processor (e.g. with None) first; nothing of this "
+                             "push was written" % (index, key))
 
 
 def _prepare_table(connection: Any, table: str, columns: Dict[str, str]) -> None:
