@@ -142,7 +142,7 @@ class CsvOutlet(Outlet):
         escape = _escape if self.escape_formulas else None
         new = io.StringIO(newline="")
         _write_rows(csv.writer(new), list(columns.values()), rows, escape)
-        if len(new.getvalue()) > limit:  # only then can a single cell be too long
+        if len(new.getvalue()) > limit or any(len(name) > limit for name in columns):
             _check_sizes(where, columns, rows, limit)
         existing = None if mode == "w" else transaction.read(where)
         out = io.StringIO(newline="")
