@@ -1,4 +1,4 @@
-"""HttpInlet: GET a URL with ``urllib`` on each transfer; JSON or text."""
+"""HttpInlet: GET a URL with ``urllib`` on each transfer; JSON or text, within a deadline."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..inlet import Inlet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional, Union
+    from typing import Any, Iterable, List, Optional, Tuple, Union
 
     from ..update import Update
 
@@ -18,6 +18,15 @@ __all__ = ["HttpInlet"]
 
 _LOGGER = get_logger("databay.HttpInlet")
 _ERROR_BODY_LIMIT = 64 * 1024
+_CHUNK = 64 * 1024
+_MAX_TIMEOUT = 365 * 24 * 3600.0  # a year: beyond that the socket layer cannot represent it
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: Headers that carry credentials whatever the user says.
+CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+#: A header or query parameter whose name contains one of these is treated as a secret.
+SECRET_WORDS = ("auth", "cookie", "credential", "key", "passw", "secret", "session",
+                "signature", "token")
+_REDACTED = "***"
 
 
 class HttpInlet(Inlet):
@@ -30,9 +39,24 @@ class HttpInlet(Inlet):
     ``json=False`` the body is decoded as text (charset from ``Content-Type``,
     else UTF-8) and gives one record. An empty body gives no records.
 
-    Only ``http`` and ``https`` URLs are accepted, and redirects are followed
-    only to them. Proxies from the environment (``http_proxy``...) apply, as
-    everywhere in ``urllib``.
+    Safety rules:
+
+    * Only ``http`` and ``https`` URLs are accepted, and redirects are followed
+      only to them. Proxies from the environment (``http_proxy``...) apply, as
+      everywhere in ``urllib``.
+    * **Credentials stay with their origin.** On a redirect to another origin
+      (scheme, host or port differ, which includes https to http) the secret
+      headers are dropped: ``Authorization``, ``Cookie``,
+      ``Proxy-Authorization``, every header whose name contains one of
+      :data:`SECRET_WORDS` (``X-Api-Key``...), and every name in ``secrets``.
+    * **Secrets never show.** ``repr`` (and so every record's ``__inlet__``
+      metadata), log lines and error messages show ``***`` for the password
+      of a URL, for secret query parameters (same rule as headers) and
+      never show header values.
+    * **Bounded pulls.** ``timeout`` is a deadline for the whole pull
+      (connecting, redirects, headers and body), and a body longer than
+      ``max_bytes`` is refused without being read to the end.
+    * Every error names the (redacted) URL and says what went wrong.
 
     Args:
         url: an ``http://`` or ``https://`` URL.
@@ -43,29 +67,37 @@ class HttpInlet(Inlet):
             pairs) appended to the URL's query string.
         headers: request headers (a mapping), or None.
         metadata: global metadata, as for every :class:`~databay.inlet.Inlet`.
-        timeout: seconds to wait for the connection and for each read
-            (default 30), or None to wait forever.
+        timeout: seconds the whole pull may take (default 30), or None to
+            wait forever (unsafe against a slow or hostile server).
+        max_bytes: largest body accepted, in bytes (default 64 MiB), or None
+            for no limit (unsafe: a huge body is held in memory).
+        secrets: more header or query-parameter names (case-insensitive) to
+            treat as secrets, e.g. ``["X-Tenant"]``.
 
     Raises:
         TypeError/ValueError: at construction, an argument has the wrong type
-            or value (e.g. a ``ftp://`` URL).
+            or value (e.g. a ``ftp://`` URL, a missing ``cacert`` file).
         urllib.error.HTTPError: (pull) the server answered with an error
             status; the message has the status and the URL.
-        TimeoutError: (pull) no answer within ``timeout``.
+        TimeoutError: (pull) the pull took longer than ``timeout``.
         urllib.error.URLError: (pull) the server could not be reached.
-        ValueError: (pull) ``json=True`` and the body is not valid JSON.
+        ConnectionError: (pull) the connection broke or the answer was not HTTP.
+        ValueError: (pull) the body is larger than ``max_bytes``, is not
+            valid JSON (``json=True``) or not valid text in its charset.
     """
 
     def __init__(self, url: str, json: bool = True, cacert: Union[str, os.PathLike, None] = None,
                  params: Any = None, headers: Optional[Mapping] = None,
-                 metadata: Optional[Mapping] = None, *, timeout: Optional[float] = 30) -> None:
+                 metadata: Optional[Mapping] = None, *, timeout: Optional[float] = 30,
+                 max_bytes: Optional[int] = DEFAULT_MAX_BYTES, secrets: Iterable[str] = ()) -> None:
         from urllib.parse import urlsplit
 
         if not isinstance(url, str):
             raise TypeError("url=%r must be a str starting with http:// or https://" % (url,))
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise ValueError("url=%r must be an http:// or https:// URL with a host" % (url,))
+            raise ValueError("url=%r must be an http:// or https:// URL with a host"
+                             % (_redact_url(url, ()),))
         if not isinstance(json, bool):
             raise TypeError("json=%r must be True (parse JSON) or False (text)" % (json,))
         if cacert is False:  # 0.3.0 treated False like None
@@ -82,9 +114,19 @@ class HttpInlet(Inlet):
                             % (headers,))
         if timeout is not None and (isinstance(timeout, bool) or
                                     not isinstance(timeout, (int, float))):
-            raise TypeError("timeout=%r must be a number of seconds > 0, or None" % (timeout,))
-        if timeout is not None and not 0 < timeout < float("inf"):
-            raise ValueError("timeout=%r must be a number of seconds > 0, or None" % (timeout,))
+            raise TypeError("timeout=%r must be a number of seconds > 0 and at most %d (a "
+                            "year), or None" % (timeout, _MAX_TIMEOUT))
+        if timeout is not None and not 0 < timeout <= _MAX_TIMEOUT:
+            raise ValueError("timeout=%r must be a number of seconds > 0 and at most %d (a "
+                             "year), or None" % (timeout, _MAX_TIMEOUT))
+        if max_bytes is not None and (isinstance(max_bytes, bool) or
+                                      not isinstance(max_bytes, int)):
+            raise TypeError("max_bytes=%r must be an int >= 1 (bytes) or None" % (max_bytes,))
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError("max_bytes=%r must be an int >= 1 (bytes) or None" % (max_bytes,))
+        if isinstance(secrets, str) or not all(isinstance(name, str) for name in secrets):
+            raise TypeError("secrets=%r must be a list of header or parameter names (str)"
+                            % (secrets,))
         super().__init__(metadata)
         self.url = url
         self.json = json
@@ -92,51 +134,101 @@ class HttpInlet(Inlet):
         self.params = params
         self.headers = headers
         self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.secrets = tuple(name.lower() for name in secrets)
         self._context: Any = None
         if cacert is not None:
-            import ssl
-
-            self._context = ssl.create_default_context(cafile=os.fspath(cacert))
+            self._context = _load_cacert(cacert)
+        self._request_url = self._full_url()
+        self._shown_url = _redact_url(self._request_url, self.secrets)
 
     def pull(self, update: Update) -> Any:
         """GET the URL and return the parsed JSON, the text, or ``[]`` for an empty body."""
+        import http.client
+        import time
         import urllib.error  # imported here, not at module import: it costs milliseconds
 
-        url = self._full_url()
-        _LOGGER.debug("%s GET %s", update, url)
+        url, shown = self._request_url, self._shown_url
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        _LOGGER.debug("%s GET %s", update, shown)
         request = _request(url, self.headers)
+        opener = _opener(self._context, self.secrets)
         try:
-            with _opener(self._context).open(request, timeout=self.timeout) as response:
-                body = response.read()
+            with opener.open(request, timeout=self.timeout) as response:
+                body = self._read(response, shown, deadline)
                 charset = response.headers.get_content_charset() or "utf-8"
         except urllib.error.HTTPError as error:
             try:
                 detail = error.read(_ERROR_BODY_LIMIT) if error.fp is not None else b""
+            except (OSError, http.client.HTTPException):
+                detail = b""
             finally:
                 error.close()
-            raise _http_error(error, url, detail) from None
+            raise _http_error(error, shown, detail) from None
         except urllib.error.URLError as error:
             if _is_timeout(error.reason):
-                raise TimeoutError("GET %s timed out after %s s" % (url, self.timeout)) from error
-            raise urllib.error.URLError("%s (GET %s)" % (error.reason, url)) from error
+                raise TimeoutError("GET %s timed out after %s s" % (shown, self.timeout)) from None
+            raise urllib.error.URLError("%s (GET %s)" % (error.reason, shown)) from None
+        except (http.client.HTTPException, ConnectionError) as error:
+            raise ConnectionError("GET %s failed: %s (%s)" % (
+                shown, type(error).__name__, error or "the server closed the connection")) from None
         except OSError as error:
             if _is_timeout(error):
-                raise TimeoutError("GET %s timed out after %s s" % (url, self.timeout)) from error
-            raise
-        _LOGGER.debug("%s received %d bytes from %s", update, len(body), url)
+                raise TimeoutError("GET %s timed out after %s s" % (shown, self.timeout)) from None
+            raise OSError("GET %s failed: %s: %s" % (shown, type(error).__name__, error)) from None
+        _LOGGER.debug("%s received %d bytes from %s", update, len(body), shown)
         if not body:
             return []
         if not self.json:
-            return body.decode(charset)
+            try:
+                return body.decode(charset)
+            except LookupError:
+                raise ValueError("GET %s: the response declares charset %r, which Python does "
+                                 "not know" % (shown, charset)) from None
+            except UnicodeDecodeError as error:
+                raise ValueError("GET %s: the response is not valid %s text (%s)"
+                                 % (shown, charset, error.reason)) from None
         import json
 
         try:
             return json.loads(body)
+        except RecursionError:
+            raise ValueError("GET %s: the JSON response is nested too deeply to parse"
+                             % (shown,)) from None
         except ValueError as error:
             snippet = body[:200]
             raise ValueError("GET %s: response is not valid JSON (%s); it starts with %r; "
                              "use HttpInlet(..., json=False) for text"
-                             % (url, error, snippet)) from None
+                             % (shown, error, snippet)) from None
+
+    def _read(self, response: Any, shown: str, deadline: Optional[float]) -> bytes:
+        """The body, read chunk by chunk within ``deadline`` and ``max_bytes``."""
+        import time
+
+        limit = self.max_bytes
+        declared = response.headers.get("Content-Length", "")
+        if limit is not None and declared.strip().isdigit() and int(declared) > limit:
+            raise ValueError("GET %s: the response has %s bytes, more than max_bytes=%d; raise "
+                             "max_bytes if that is expected" % (shown, declared.strip(), limit))
+        sock = _socket_of(response)
+        chunks: List[bytes] = []
+        total = 0
+        while True:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("GET %s timed out after %s s (%d bytes of the body read)"
+                                       % (shown, self.timeout, total))
+                if sock is not None:
+                    sock.settimeout(remaining)
+            chunk = response.read1(_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise ValueError("GET %s: the response is longer than max_bytes=%d; raise "
+                                 "max_bytes if that is expected" % (shown, limit))
+            chunks.append(chunk)
 
     def _full_url(self) -> str:
         if not self.params:
@@ -149,14 +241,68 @@ class HttpInlet(Inlet):
         return base + separator + query + ("#" + fragment if fragment else "")
 
     def __repr__(self) -> str:
-        text = "HttpInlet(url=%r" % (self.url,)
+        secrets = getattr(self, "secrets", ())
+        text = "HttpInlet(url=%r" % (_redact_url(self.url, secrets),)
         if self.params:
-            text += ", params=%r" % (self.params,)
+            text += ", params=%r" % (_redact_params(self.params, secrets),)
         if self.cacert:
             text += ", cacert=%r" % (self.cacert,)
         if getattr(self, "_metadata", None):
             text += ", metadata=%r" % (self._metadata,)
         return text + ")"
+
+
+def is_secret(name: str, secrets: Tuple[str, ...] = ()) -> bool:
+    """Whether a header or query parameter called ``name`` carries a secret."""
+    lower = str(name).lower()
+    return lower in CREDENTIAL_HEADERS or lower in secrets or \
+        any(word in lower for word in SECRET_WORDS)
+
+
+def _redact_params(params: Any, secrets: Tuple[str, ...]) -> Any:
+    pairs = params.items() if isinstance(params, Mapping) else params
+    redacted = [(name, _REDACTED if is_secret(name, secrets) else value) for name, value in pairs]
+    return dict(redacted) if isinstance(params, Mapping) else redacted
+
+
+def _redact_url(url: str, secrets: Tuple[str, ...]) -> str:
+    """``url`` with the password of its user part and its secret query values as ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        name, colon, _ = user.partition(":")
+        netloc = name + (":" + _REDACTED if colon else "") + "@" + host
+    query = parts.query
+    if query:
+        fields = []
+        for field in query.split("&"):
+            name, equals, _ = field.partition("=")
+            from urllib.parse import unquote_plus
+
+            fields.append(name + "=" + _REDACTED if equals and is_secret(unquote_plus(name), secrets)
+                          else field)
+        query = "&".join(fields)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _load_cacert(cacert: Any) -> Any:
+    import ssl
+
+    path = os.fspath(cacert)
+    if not os.path.isfile(path):
+        raise ValueError("cacert=%r is not an existing file; give the path of a CA bundle (PEM) "
+                         "or None for the system's trust store" % (cacert,))
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError) as error:
+        raise ValueError("cacert=%r could not be loaded as a CA bundle (PEM): %s"
+                         % (cacert, error)) from None
 
 
 def _request(url: str, headers: Optional[Mapping]) -> Any:
@@ -165,16 +311,43 @@ def _request(url: str, headers: Optional[Mapping]) -> Any:
     return urllib.request.Request(url, headers=dict(headers) if headers else {}, method="GET")
 
 
-def _opener(context: Any) -> Any:
-    """An opener speaking only http and https (no file:, ftp: or data: via redirects)."""
+def _origin(url: str) -> Tuple[str, str, Optional[int]]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _opener(context: Any, secrets: Tuple[str, ...]) -> Any:
+    """An opener speaking only http and https (no file:, ftp: or data: via redirects)
+    whose redirects drop the secret headers when they leave the origin."""
     import urllib.request as request
+
+    class OriginRedirects(request.HTTPRedirectHandler):
+        def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                             newurl: str) -> Any:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and _origin(new.full_url) != _origin(req.full_url):
+                for name in [name for name in new.headers if is_secret(name, secrets)]:
+                    del new.headers[name]
+                _LOGGER.debug("redirect to another origin: %d secret header(s) dropped",
+                              len([name for name in req.headers if is_secret(name, secrets)]))
+            return new
 
     opener = request.OpenerDirector()
     for handler in (request.ProxyHandler(), request.UnknownHandler(), request.HTTPHandler(),
                     request.HTTPSHandler(context=context), request.HTTPDefaultErrorHandler(),
-                    request.HTTPRedirectHandler(), request.HTTPErrorProcessor()):
+                    OriginRedirects(), request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
+
+
+def _socket_of(response: Any) -> Any:
+    """The socket under an ``http.client`` response, to bound each read (None if hidden)."""
+    raw = getattr(getattr(response, "fp", None), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    return sock if hasattr(sock, "settimeout") else None
 
 
 def _http_error(error: Any, url: str, detail: bytes) -> Exception:

@@ -11,12 +11,11 @@ from ._files import FileTransaction, Targets, check_base_dir, check_mode, check_
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple, Union
-
-    from ._files import Target
+    from typing import Any, Callable, Dict, List, Tuple, Union
 
     from ..record import Record
     from ..update import Update
+    from ._files import Target
 
 __all__ = ["CsvOutlet"]
 
@@ -156,7 +155,7 @@ class CsvOutlet(Outlet):
         with io.TextIOWrapper(existing, encoding=self.encoding, newline="") as text:
             try:
                 reader = csv.reader(text)
-                header = next(reader, [])
+                header: List[str] = next(reader, [])
                 known = set(header)
                 added = [name for name in columns if name not in known]
                 old_rows = list(reader) if added else None

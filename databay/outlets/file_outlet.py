@@ -11,10 +11,9 @@ if TYPE_CHECKING:
     import os
     from typing import Callable, Dict, List, Union
 
-    from ._files import Target
-
     from ..record import Record
     from ..update import Update
+    from ._files import Target
 
 __all__ = ["FileOutlet"]
 

@@ -130,6 +130,12 @@ def test_is_a_sync_pull():
     ({"url": "http://x", "headers": ["X: 1"]}, TypeError, "headers"),
     ({"url": "http://x", "timeout": 0}, ValueError, "timeout"),
     ({"url": "http://x", "timeout": "5"}, TypeError, "timeout"),
+    ({"url": "http://x", "timeout": 1e300}, ValueError, "timeout"),
+    ({"url": "http://x", "timeout": float("nan")}, ValueError, "timeout"),
+    ({"url": "http://x", "timeout": True}, TypeError, "timeout"),
+    ({"url": "http://x", "max_bytes": 0}, ValueError, "max_bytes"),
+    ({"url": "http://x", "max_bytes": 1.5}, TypeError, "max_bytes"),
+    ({"url": "http://x", "secrets": "X-Key"}, TypeError, "secrets"),
     ({"url": "http://x", "metadata": 1}, TypeError, "metadata"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, error, name):
@@ -139,9 +145,17 @@ def test_bad_arguments_name_the_parameter(kwargs, error, name):
 
 
 def test_cacert_missing_file_fails_at_construction(tmp_path):
-    """A cacert path that does not exist fails at construction, not at the first pull."""
-    with pytest.raises(OSError):
+    """A cacert path that does not exist fails at construction with ValueError naming it."""
+    with pytest.raises(ValueError, match="^cacert=.*missing.pem.*not an existing file"):
         HttpInlet("https://127.0.0.1/", cacert=str(tmp_path / "missing.pem"))
+
+
+def test_cacert_that_is_not_pem_fails_at_construction(tmp_path):
+    """A cacert file that is not a CA bundle fails at construction with ValueError naming it."""
+    path = tmp_path / "junk.pem"
+    path.write_text("not a certificate", encoding="utf-8")
+    with pytest.raises(ValueError, match="^cacert=.*junk.pem"):
+        HttpInlet("https://127.0.0.1/", cacert=str(path))
 
 
 def test_cacert_false_means_default(update):
