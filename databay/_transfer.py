@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._concurrency import run_on_loop, run_on_threads
 from ._log import get_logger
 from ._validation import check_processor_result, short_repr
-from .record import copy_records
+from .record import copy_each_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -144,12 +144,15 @@ def _deliver(outlet: Outlet, batch: List[Record], update: Update, copy: bool) ->
     any other outlet error.
     """
     if copy:
-        try:
-            batch = copy_records(batch)
-        except Exception as error:
-            raise TypeError("copy_records=True, but the batch for %r cannot be deep-copied (%s: %s); "
-                            "make the payloads copyable or use Link(copy_records=False)"
-                            % (outlet, type(error).__name__, error)) from error
+        batch, failed = copy_each_record(batch)
+        if failed:  # the copyable records still go out; the others fail this outlet's call
+            outlet._process_and_push(batch, update)
+            index, error = failed[0]
+            raise TypeError("copy_records=True, but %d record(s) of the batch for %r cannot be "
+                            "deep-copied and were not delivered (record %d: %s: %s); the other "
+                            "%d were; make the payloads copyable or use "
+                            "Link(copy_records=False)" % (len(failed), outlet, index,
+                                                          type(error).__name__, error, len(batch)))
     return outlet._process_and_push(batch, update)
 
 

@@ -6,7 +6,7 @@ from ._copy import copy_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
 
 class Record:
@@ -34,7 +34,10 @@ class Record:
 
 def copy_records(records: List[Record]) -> List[Record]:
     """Return a deep copy of ``records`` (one memo, so shared objects stay shared)."""
-    memo: dict = {}
+    return _copy_with_memo(records, {})
+
+
+def _copy_with_memo(records: List[Record], memo: dict) -> List[Record]:
     copied = []
     for record in records:
         if type(record) is Record:
@@ -44,3 +47,18 @@ def copy_records(records: List[Record]) -> List[Record]:
 
             copied.append(copy.deepcopy(record, memo))
     return copied
+
+
+def copy_each_record(records: List[Record]) -> Tuple[List[Record], List[Tuple[int, Exception]]]:
+    """Deep-copy ``records`` one by one: the copies, and ``(index, error)`` for each record
+    that cannot be copied (too deep, a lock inside...), so one bad record fails alone."""
+    memo: dict = {}
+    copied = []
+    failed = []
+    for index, record in enumerate(records):
+        try:
+            copied.extend(_copy_with_memo([record], memo))
+        except Exception as error:  # noqa: BLE001 - reported by the caller, with the record
+            failed.append((index, error))
+            memo = {}  # the failed copy may have left half-built objects in the memo
+    return copied, failed

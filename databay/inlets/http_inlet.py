@@ -223,6 +223,11 @@ class HttpInlet(Inlet):
                     sock.settimeout(remaining)
             chunk = response.read1(_CHUNK)
             if not chunk:
+                missing = getattr(response, "length", None)
+                if missing:  # read1 does not raise IncompleteRead itself
+                    raise ConnectionError("GET %s failed: IncompleteRead (the server closed the "
+                                          "connection after %d bytes, %d bytes short of its "
+                                          "Content-Length)" % (shown, total, missing))
                 return b"".join(chunks)
             total += len(chunk)
             if limit is not None and total > limit:
