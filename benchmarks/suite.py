@@ -423,6 +423,55 @@ def w8():
             'rows_written': lines - 1}, {}
 
 
+# --------------------------------------------------------------------------- PostgresOutlet
+
+def postgres_dsn():
+    """DATABAY_TEST_POSTGRES_DSN, else the DSN that scripts/setup.d/postgres.sh wrote."""
+    dsn = os.environ.get('DATABAY_TEST_POSTGRES_DSN')
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        '.databay-test-postgres')
+    if not dsn and os.path.exists(path):
+        with open(path, encoding='utf-8') as f:
+            for line in f:
+                name, _, value = line.partition('=')
+                if name.strip() == 'DATABAY_TEST_POSTGRES_DSN':
+                    dsn = value.strip()
+    return dsn
+
+
+def wpg():
+    """PostgresOutlet: pushes of 1,000 dict rows (COPY, one transaction each): rows/s."""
+    try:
+        from databay.outlets import PostgresOutlet
+        import psycopg
+    except ImportError as error:
+        return {}, {'skipped': 'needs databay 0.4+ with the postgres extra: %s' % error}
+    dsn = postgres_dsn()
+    if not dsn:
+        return {}, {'skipped': 'no server: set DATABAY_TEST_POSTGRES_DSN'}
+    pushes, size = (3, 100) if QUICK else (60, 1_000)
+    table = 'bench_%d_%d' % (os.getpid(), int(time.time()))
+    batches = [[Record(payload={'id': p * size + i, 'name': f'item-{i}', 'value': i * 0.5,
+                                'ok': i % 2 == 0}, metadata={}) for i in range(size)]
+               for p in range(pushes + 1)]
+    outlet = PostgresOutlet(dsn, table)
+    update = Update(tags=[], transfer_number=0)
+    outlet.try_start()
+    try:
+        outlet.push(batches[0], update)  # creates the table: not timed
+        t, cpu = time.perf_counter(), time.process_time()
+        for batch in batches[1:]:
+            outlet.push(batch, update)
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
+    finally:
+        outlet.try_shutdown()
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            rows = connection.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
+            connection.execute('DROP TABLE "%s"' % table)
+    return {'rows_per_s': pushes * size / elapsed, 'seconds': elapsed, 'push_rows': size,
+            'client_cpu_us_per_row': cpu / (pushes * size) * 1e6, 'rows_written': rows}, {}
+
+
 WORKLOADS = {
     'W1': w1,
     'W1b': w1b,
@@ -436,6 +485,7 @@ WORKLOADS = {
     'W6': w6,
     'W7': w7,
     'W8': w8,
+    'WPG': wpg,
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._concurrency import run_on_loop, run_on_threads
 from ._log import get_logger
 from ._validation import check_processor_result, short_repr
-from .record import copy_each_record
+from .record import _copy_each_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def _deliver(outlet: Outlet, batch: List[Record], update: Update, copy: bool) ->
     any other outlet error.
     """
     if copy:
-        batch, failed = copy_each_record(batch)
+        batch, failed = _copy_each_record(batch)
         if failed:  # the copyable records still go out; the others fail this outlet's call
             outlet._process_and_push(batch, update)
             index, error = failed[0]

@@ -49,7 +49,7 @@ def _copy_with_memo(records: List[Record], memo: dict) -> List[Record]:
     return copied
 
 
-def copy_each_record(records: List[Record]) -> Tuple[List[Record], List[Tuple[int, Exception]]]:
+def _copy_each_record(records: List[Record]) -> Tuple[List[Record], List[Tuple[int, Exception]]]:
     """Deep-copy ``records`` one by one: the copies, and ``(index, error)`` for each record
     that cannot be copied (too deep, a lock inside...), so one bad record fails alone."""
     memo: dict = {}

@@ -10,7 +10,7 @@ from ..outlet import MetadataKey, Outlet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Set, Tuple, Union
+    from typing import Any, Callable, Dict, List, Set, Union
 
     from ..record import Record
     from ..update import Update
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresOutlet"]
 
 _LOGGER = get_logger("databay.PostgresOutlet")
+_PLAIN = frozenset({type(None), int, float, str, bool, bytes})  # passed to psycopg as they are
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _MAX_NAME = 63  # PostgreSQL truncates longer identifiers
 
@@ -126,8 +127,8 @@ class PostgresOutlet(Outlet):
                 connection = self._connection or self._connect()
                 committing = False
                 try:
-                    for table, (types, runs) in tables.items():
-                        self._prepare_table(connection, table, types)
+                    for table, runs in tables.items():
+                        self._prepare_table(connection, table, runs)
                         for keys, rows in runs:
                             _copy_rows(connection, table, keys, rows)
                     committing = True
@@ -147,55 +148,62 @@ class PostgresOutlet(Outlet):
                         continue
                     raise
 
-    def _plan(self, records: List[Record],
-              update: Update) -> Dict[str, Tuple[Dict[str, str], list]]:
-        """Check everything and group the rows: ``{table: ({column: type}, [(keys, rows)])}``."""
-        tables: Dict[str, Tuple[Dict[str, Any], list]] = {}
+    def _plan(self, records: List[Record], update: Update) -> Dict[str, list]:
+        """Check everything and group the rows: ``{table: [(keys, rows)]}``.
+
+        Rows of one table stay in push order; consecutive rows with the same
+        keys form one run, written with one ``COPY``.
+        """
+        tables: Dict[str, list] = {}
         checked: Dict[tuple, tuple] = {}  # key tuple as given -> plain str keys
+        plain = _PLAIN
         for index, record in enumerate(records):
             payload = record.payload
-            check_dict_payload("PostgresOutlet", "inserts one row per", index, update, payload)
+            if type(payload) is not dict:
+                check_dict_payload("PostgresOutlet", "inserts one row per", index, update,
+                                   payload)
             table = record.metadata.get(self.TABLE, self.table)
-            if type(table) is not str or table not in tables:
+            runs = tables.get(table) if type(table) is str else None
+            if runs is None:
                 table = check_pg_identifier(self.TABLE, table)
-            entry = tables.get(table)
-            if entry is None:
-                entry = tables[table] = ({}, [])
-            kinds, runs = entry
+                runs = tables.setdefault(table, [])
             given = tuple(payload)
             keys = checked.get(given)
             if keys is None:
                 keys = checked[given] = _check_keys(given, index)
-            row = [_to_pg(value) for value in payload.values()]
-            for key, value in zip(keys, row):
-                kinds.setdefault(key, set()).add(_kind(value))
+            row = list(payload.values())
+            if not plain.issuperset(map(type, row)):
+                row = [_to_pg(value) for value in row]
             if runs and runs[-1][0] == keys:
                 runs[-1][1].append(row)
             else:
                 runs.append((keys, [row]))
-        return {table: ({key: _column_type(kind) for key, kind in kinds.items()}, runs)
-                for table, (kinds, runs) in tables.items()}
+        return tables
 
-    def _prepare_table(self, connection: Any, table: str, types: Dict[str, str]) -> None:
+    def _prepare_table(self, connection: Any, table: str, runs: list) -> None:
         """Create ``table`` or add the columns it lacks (names were checked by the caller)."""
+        wanted: Dict[str, None] = {}
+        for keys, _ in runs:
+            wanted.update(dict.fromkeys(keys))
         known = self._columns.get(table)
-        if known is None or not known.issuperset(types):
-            rows = connection.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = %s", (table,)).fetchall()
-            known = {row[0] for row in rows}
-            if not known:
-                if not types:
-                    raise ValueError("cannot create table %r from records without keys" % (table,))
-                connection.execute('CREATE TABLE IF NOT EXISTS "%s" (%s)' % (
-                    table, ", ".join('"%s" %s' % item for item in types.items())))
-                known = set(types)
+        if known is not None and known.issuperset(wanted):
+            return
+        rows = connection.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s", (table,)).fetchall()
+        known = {row[0] for row in rows}
+        missing = [column for column in wanted if column not in known]
+        types = _column_types(missing, runs)
+        if not known:
+            if not types:
+                raise ValueError("cannot create table %r from records without keys" % (table,))
+            connection.execute('CREATE TABLE IF NOT EXISTS "%s" (%s)' % (
+                table, ", ".join('"%s" %s' % item for item in types.items())))
+        else:
             for column, kind in types.items():
-                if column not in known:
-                    connection.execute('ALTER TABLE "%s" ADD COLUMN IF NOT EXISTS "%s" %s'
-                                       % (table, column, kind))
-                    known.add(column)
-            self._columns[table] = known
+                connection.execute('ALTER TABLE "%s" ADD COLUMN IF NOT EXISTS "%s" %s'
+                                   % (table, column, kind))
+        self._columns[table] = known | set(types)
 
     def _connect(self) -> Any:
         import psycopg
@@ -340,6 +348,17 @@ _TYPES = {"int": "bigint", "bigint-overflow": "numeric", "float": "double precis
           "str": "text", "bool": "boolean", "bytes": "bytea", "jsonb": "jsonb",
           "timestamptz": "timestamptz", "timestamp": "timestamp", "date": "date",
           "time": "time", "interval": "interval", "numeric": "numeric"}
+
+
+def _column_types(columns: List[str], runs: list) -> Dict[str, str]:
+    """SQL types for new ``columns``, from every value the push has for them."""
+    kinds: Dict[str, Set[str]] = {column: set() for column in columns}
+    for keys, rows in runs:
+        positions = [(index, kinds[key]) for index, key in enumerate(keys) if key in kinds]
+        for row in rows:
+            for index, seen in positions:
+                seen.add(_kind(row[index]))
+    return {column: _column_type(kind) for column, kind in kinds.items()}
 
 
 def _column_type(kinds: Set[str]) -> str:
