@@ -7,7 +7,9 @@ The tree::
     ├── MissingLinkError       (also a RuntimeError, as in 0.3.0)
     ├── ImplementationError    (also a RuntimeError, as in 0.3.0)
     ├── PlannerStateError      (also a RuntimeError)
-    └── ScheduleIntervalError  (also a ValueError)
+    ├── ScheduleIntervalError  (also a ValueError)
+    ├── LinkKeyError           (also a ValueError)
+    └── ShardError             (also a RuntimeError)
 
 Each subclass also inherits the builtin its 0.3.0 ancestor had, so
 ``except RuntimeError`` written for 0.3.0 keeps catching them. Misuse of an
@@ -41,3 +43,11 @@ class ScheduleIntervalError(DatabayError, ValueError):
     Kept for 0.3.0 compatibility; ``SchedulePlanner`` accepts any positive
     interval, so it no longer raises this for short intervals.
     """
+
+
+class LinkKeyError(DatabayError, ValueError):
+    """A link has no key, or two links of one distributed run share a key."""
+
+
+class ShardError(DatabayError, RuntimeError):
+    """A shard of a distributed run failed to start, answer or stop."""

@@ -122,7 +122,13 @@ class Link:
         self._journal = journal
 
     def _init_key(self, key: Optional[str]) -> None:
-        """The stable key identifying this link (sharding, stats)."""
+        """The stable key identifying this link (sharding, stats); None: derived from tags."""
+        if key is not None:
+            if not isinstance(key, str):
+                raise TypeError("key=%r must be a non-empty str, or None to derive it from tags"
+                                % (key,))
+            if not key:
+                raise ValueError("key='' must be a non-empty str, or None to derive it from tags")
         self._key = key
 
     # -- nodes -------------------------------------------------------------
@@ -236,6 +242,16 @@ class Link:
         """Deprecated since 0.2.0: the first tag, or ``''``."""
         warn_deprecated("Link.name", "Link.tags", since="0.2.0")
         return self._tags[0] if self._tags else ""
+
+    @property
+    def key(self) -> str:
+        """The stable name of this link: ``key=`` if given, else its tags joined by ``'.'``.
+
+        It stays the same across processes and restarts (it is not ``id()``
+        or ``hash()``), so it can decide which shard of a distributed run owns
+        the link. A link with neither ``key=`` nor tags has the key ``''``.
+        """
+        return self._key if self._key is not None else ".".join(self._tags)
 
     @property
     def copy_records(self) -> bool:

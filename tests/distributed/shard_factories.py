@@ -1,0 +1,121 @@
+"""Link factories the distributed tests run in shard processes (imported there by name).
+
+Every node reports what happened to it in files under ``out_dir``, because
+the shards are other processes: each delivered record is a line
+``key slot pid`` in ``delivered-<shard>.txt``, each pull a line in
+``pulled-<shard>.txt``, and each ``on_start`` / ``on_shutdown`` a line
+``event kind key pid`` in ``events-<shard>.txt``.
+"""
+
+import os
+import threading
+import time
+
+from databay import Inlet, Link, Outlet
+from databay.distributed import shard_of
+from databay.support.buffers import Buffer
+
+
+class _Log:
+    """One append-only file per shard process, shared by every node of the shard."""
+
+    files = {}
+    lock = threading.Lock()
+
+    @classmethod
+    def write(cls, path, line):
+        with cls.lock:
+            handle = cls.files.get(path)
+            if handle is None:
+                handle = cls.files[path] = open(path, "a", buffering=1, encoding="utf-8")
+            handle.write(line + "\n")
+
+
+class SlotInlet(Inlet):
+    """Pulls one record naming the grid slot of this transfer (wall time // interval)."""
+
+    def __init__(self, key, interval, out_dir, shard, log_pulls):
+        super().__init__()
+        self.key, self.interval = key, interval
+        self.events = os.path.join(out_dir, "events-%d.txt" % shard)
+        self.pulled = os.path.join(out_dir, "pulled-%d.txt" % shard) if log_pulls else None
+
+    def pull(self, update):
+        # Due at slot * interval; a transfer may start late by up to 90 % of an interval.
+        slot = int(time.time() / self.interval + 0.1)
+        if self.pulled is not None:
+            _Log.write(self.pulled, "%s %d %d" % (self.key, slot, os.getpid()))
+        return [{"key": self.key, "slot": slot}]
+
+    def on_start(self):
+        _Log.write(self.events, "on_start inlet %s %d" % (self.key, os.getpid()))
+
+    def on_shutdown(self):
+        _Log.write(self.events, "on_shutdown inlet %s %d" % (self.key, os.getpid()))
+
+
+class FileLineOutlet(Outlet):
+    """Appends ``key slot pid`` for every record it receives."""
+
+    def __init__(self, key, out_dir, shard, processors=None):
+        super().__init__(processors=processors)
+        self.key = key
+        self.delivered = os.path.join(out_dir, "delivered-%d.txt" % shard)
+        self.events = os.path.join(out_dir, "events-%d.txt" % shard)
+
+    def push(self, records, update):
+        pid = os.getpid()
+        for record in records:
+            _Log.write(self.delivered, "%s %d %d" % (record.payload["key"], record.payload["slot"],
+                                                     pid))
+
+    def on_start(self):
+        _Log.write(self.events, "on_start outlet %s %d" % (self.key, os.getpid()))
+
+    def on_shutdown(self):
+        _Log.write(self.events, "on_shutdown outlet %s %d" % (self.key, os.getpid()))
+
+
+def slot_links(shard, nshards, out_dir, per_shard=500, interval=0.2, buffer_count=None,
+               journal=False, log_pulls=False):
+    """Exactly ``per_shard`` links for this shard (it builds only its own links).
+
+    Keys ``link-<n>`` are taken in order, keeping those ``shard_of`` maps to
+    this shard, so every shard gets the same number of links.
+    """
+    links = []
+    n = 0
+    while len(links) < per_shard:
+        key = "link-%d" % n
+        n += 1
+        if shard_of(key, nshards) != shard:
+            continue
+        processors = [Buffer(count_threshold=buffer_count)] if buffer_count is not None else None
+        options = {}
+        if journal:
+            options["journal"] = os.path.join(out_dir, "journal-%d.sqlite" % shard)
+        links.append(Link(SlotInlet(key, interval, out_dir, shard, log_pulls),
+                          FileLineOutlet(key, out_dir, shard, processors),
+                          interval=interval, key=key, copy_records=False, **options))
+    return links
+
+
+def all_links(shard, nshards, count=10, interval=0.2):
+    """Every link of the run, tagged ``group``/``n``; the shard keeps its own."""
+    from databay.inlets import NullInlet
+    from databay.outlets import NullOutlet
+
+    return [Link(NullInlet(), NullOutlet(), interval=interval, tags=["group", str(n)])
+            for n in range(count)]
+
+
+def duplicate_keys(shard, nshards):
+    """Two links with the same key: every shard must refuse to start."""
+    from databay.inlets import NullInlet
+    from databay.outlets import NullOutlet
+
+    return [Link(NullInlet(), NullOutlet(), interval=1, key="same") for _ in range(2)]
+
+
+def broken(shard, nshards):
+    raise RuntimeError("the factory of shard %d cannot reach its database" % shard)
