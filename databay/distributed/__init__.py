@@ -6,10 +6,10 @@ Standard library only until a backend is used: ``backend="ray"`` imports Ray
 
 from ..errors import LinkKeyError, ShardError
 from ._backend import Backend, ShardGroup
-from ._keys import links_of_shard, shard_of
+from ._keys import shard_of
 from ._ray import RayBackend
 from ._run import ShardedRun
 from ._shard import Shard
 
 __all__ = ["Backend", "LinkKeyError", "RayBackend", "Shard", "ShardError", "ShardGroup",
-           "ShardedRun", "links_of_shard", "shard_of"]
+           "ShardedRun", "shard_of"]

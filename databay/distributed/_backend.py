@@ -59,6 +59,9 @@ class Backend(ABC):
             ShardError: no such run is running.
         """
 
+    def disconnect(self) -> None:
+        """Leave the cluster after a run stopped, if this backend joined it (default: nothing)."""
+
 
 def _ray_backend() -> Backend:
     from ._ray import RayBackend

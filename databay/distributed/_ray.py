@@ -100,20 +100,20 @@ class RayBackend(Backend):
         self.address = address
         self.init_kwargs = dict(init_kwargs or {})
         self.actor_options = dict(actor_options or {})
-        self.connected_here = False  # whether this backend called ray.init (and may shut it down)
+        self._connected_here = False  # whether this backend called ray.init (and may shut it down)
 
     def _connect(self, default_address: Optional[str]) -> Any:
         ray = _import_ray()
         if not ray.is_initialized():
             address = self.address if self.address is not None else default_address
             ray.init(address=address, namespace=NAMESPACE, **self.init_kwargs)
-            self.connected_here = True
+            self._connected_here = True
         return ray
 
     def disconnect(self) -> None:
         """Leave the cluster if this backend joined it (a local cluster it started ends too)."""
-        if self.connected_here:
-            self.connected_here = False
+        if self._connected_here:
+            self._connected_here = False
             _import_ray().shutdown()
 
     def launch(self, spec: RunSpec) -> ShardGroup:

@@ -80,6 +80,7 @@ class ShardedRun:
         self._spec = RunSpec(name, path, shards, dict(factory_kwargs or {}),
                              dict(planner_kwargs or {}), detached, max_restarts)
         self._group: Optional[ShardGroup] = None
+        self._attached = False  # made by attach(): this driver only joined the cluster
 
     @classmethod
     def attach(cls, name: str, backend: Any = "ray") -> ShardedRun:
@@ -95,6 +96,7 @@ class ShardedRun:
         group = engine.attach(name)
         run = cls.__new__(cls)
         run._backend, run._spec, run._group = engine, group.spec, group
+        run._attached = True
         return run
 
     # -- properties --------------------------------------------------------
@@ -179,9 +181,8 @@ class ShardedRun:
         return self._group
 
     def _disconnect(self) -> None:
-        disconnect = getattr(self._backend, "disconnect", None)
-        if disconnect is not None and not self._spec.detached:
-            disconnect()
+        if self._attached or not self._spec.detached:  # never end a cluster detached shards use
+            self._backend.disconnect()
 
     def __repr__(self) -> str:
         return "ShardedRun(name=%r, factory=%r, shards=%d, running=%s)" % (

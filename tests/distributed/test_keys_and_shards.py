@@ -10,7 +10,8 @@ import time
 import pytest
 
 from databay import Link
-from databay.distributed import LinkKeyError, Shard, ShardedRun, ShardError, links_of_shard, shard_of
+from databay.distributed import LinkKeyError, Shard, ShardedRun, ShardError, shard_of
+from databay.distributed._keys import links_of_shard
 from databay.distributed._spec import RunSpec
 from databay.errors import DatabayError
 from databay.inlets import NullInlet
