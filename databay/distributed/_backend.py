@@ -61,6 +61,7 @@ class Backend(ABC):
 
     def disconnect(self) -> None:
         """Leave the cluster after a run stopped, if this backend joined it (default: nothing)."""
+        return None
 
 
 def _ray_backend() -> Backend:
