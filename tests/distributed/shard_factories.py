@@ -30,6 +30,14 @@ class _Log:
                 handle = cls.files[path] = open(path, "a", buffering=1, encoding="utf-8")
             handle.write(line + "\n")
 
+    @classmethod
+    def close_all(cls):
+        """Close every file (tests that run shards in their own process call this)."""
+        with cls.lock:
+            for handle in cls.files.values():
+                handle.close()
+            cls.files.clear()
+
 
 class SlotInlet(Inlet):
     """Pulls one record naming the grid slot of this transfer (wall time // interval)."""

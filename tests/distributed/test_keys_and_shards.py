@@ -20,6 +20,15 @@ from databay.outlets import NullOutlet
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.fixture(autouse=True)
+def _close_report_files():
+    """Shards run in this process here: close the files their nodes report to."""
+    yield
+    import shard_factories
+
+    shard_factories._Log.close_all()
+
+
 def _link(**kwargs):
     return Link(NullInlet(), NullOutlet(), interval=1, **kwargs)
 
