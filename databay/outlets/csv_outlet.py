@@ -138,42 +138,42 @@ class CsvOutlet(Outlet):
         """
         import io
 
-        escape = _escape if self.escape_formulas else None
-        new = io.StringIO(newline="")
-        _write_rows(csv.writer(new), list(columns.values()), rows, escape)
-        if len(new.getvalue()) > limit or any(len(name) > limit for name in columns):
-            _check_sizes(where, columns, rows, limit)
         existing = None if mode == "w" else transaction.read(where)
         out = io.StringIO(newline="")
         writer = csv.writer(out)
+        replace = mode == "w"
         if existing is None or os.fstat(existing.fileno()).st_size == 0:
             if existing is not None:
                 existing.close()
-            writer.writerow(list(columns))
-            _write_rows(writer, list(columns.values()), rows, escape)
-            return where, mode == "w", self._encode(where, out.getvalue())
-        with io.TextIOWrapper(existing, encoding=self.encoding, newline="") as text:
-            try:
-                reader = csv.reader(text)
-                header: List[str] = next(reader, [])
-                known = set(header)
-                added = [name for name in columns if name not in known]
-                old_rows = list(reader) if added else None
-            except (csv.Error, UnicodeError) as error:
-                raise ValueError("CsvOutlet cannot read the existing file %r (%s: %s); nothing "
-                                 "of this push was written" % (where.path, type(error).__name__,
-                                                                error)) from None
-        if old_rows is None:
-            _write_rows(writer, [columns.get(name, _MISSING) for name in header], rows, escape)
-            return where, False, self._encode(where, out.getvalue())
-        full = header + added  # a new column: rewrite the file with the wider header
-        width = len(header)
-        padding = [""] * len(added)
-        writer.writerow(full)
-        writer.writerows(row + [""] * (width - len(row)) + padding if len(row) <= width
-                         else row for row in old_rows)
-        _write_rows(writer, [columns.get(name, _MISSING) for name in full], rows, escape)
-        return where, True, self._encode(where, out.getvalue())
+            order = list(columns)
+            writer.writerow(order)
+        else:
+            with io.TextIOWrapper(existing, encoding=self.encoding, newline="") as text:
+                try:
+                    reader = csv.reader(text)
+                    header: List[str] = next(reader, [])
+                    known = set(header)
+                    added = [name for name in columns if name not in known]
+                    old_rows = list(reader) if added else None
+                except (csv.Error, UnicodeError) as error:
+                    raise ValueError("CsvOutlet cannot read the existing file %r (%s: %s); "
+                                     "nothing of this push was written"
+                                     % (where.path, type(error).__name__, error)) from None
+            order = header
+            if old_rows is not None:  # a new column: rewrite the file with the wider header
+                order = header + added
+                width = len(header)
+                padding = [""] * len(added)
+                writer.writerow(order)
+                writer.writerows(row + [""] * (width - len(row)) + padding if len(row) <= width
+                                 else row for row in old_rows)
+                replace = True
+        start = out.tell()
+        _write_rows(writer, [columns.get(name, _MISSING) for name in order], rows,
+                    _escape if self.escape_formulas else None)
+        if out.tell() - start > limit or any(len(name) > limit for name in columns):
+            _check_sizes(where, columns, rows, limit)  # only then can one cell be too long
+        return where, replace, self._encode(where, out.getvalue())
 
     def _encode(self, where: Target, text: str) -> bytes:
         if "\0" in text:
