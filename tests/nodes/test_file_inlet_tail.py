@@ -220,3 +220,36 @@ def test_directory_or_nul_filepath_is_refused(tmp_path, make):
     """A directory or a path with a NUL byte is refused at construction, naming filepath."""
     with pytest.raises(ValueError, match="^filepath="):
         FileInlet(make(tmp_path))
+
+
+def test_offset_is_committed_by_a_real_planner(tmp_path):
+    """Under a SchedulePlanner, the link acknowledges delivered pulls (Inlet.on_delivered), so
+    offset_file ends at the last delivered line and a restarted inlet reads only new lines."""
+    from databay import Inlet
+    from databay.planners import SchedulePlanner
+
+    if Inlet.__dict__.get("on_delivered") is None:
+        pytest.skip("Inlet.on_delivered (delivery guarantees) is not on this branch yet")
+    path, saved = tmp_path / "log.txt", tmp_path / "log.offset"
+    _append(path, "".join("%d\n" % n for n in range(50)))
+    got = []
+    done = threading.Event()
+
+    class Collect(Outlet):
+        def push(self, records, update):
+            got.extend(record.payload for record in records)
+            if len(got) >= 50:
+                done.set()
+
+    link = Link(FileInlet(path, "tail", offset_file=saved, max_lines=20), Collect(), interval=0.02)
+    with SchedulePlanner([link]):
+        assert done.wait(30)
+    assert got == [str(n) for n in range(50)]
+    assert json.loads(saved.read_text(encoding="utf-8"))["offset"] == os.path.getsize(path)
+    _append(path, "50\n")
+    again = FileInlet(path, "tail", offset_file=saved)
+    again.try_start()
+    try:
+        assert again.pull(Update([], 0)) == ["50"]
+    finally:
+        again.try_shutdown()
