@@ -14,12 +14,14 @@ from .errors import (
     InvalidNodeError,
     MissingLinkError,
     PlannerStateError,
+    RejectedRecords,
     ScheduleIntervalError,
 )
 from .inlet import Inlet
 from .link import Link
 from .outlet import MetadataKey, Outlet
 from .record import Record
+from .retry import Retry
 from .update import Update
 
 __version__ = "0.4.0"
@@ -50,6 +52,8 @@ __all__ = [
     "Outlet",
     "PlannerStateError",
     "Record",
+    "RejectedRecords",
+    "Retry",
     "ScheduleIntervalError",
     "Update",
     "__version__",

@@ -10,6 +10,7 @@ outcomes; :func:`run_sync` drives it on threads (no event loop at all) and
 from __future__ import annotations
 
 from ._concurrency import run_on_loop, run_on_threads
+from ._coroutines import is_awaitable
 from ._log import get_logger
 from ._validation import check_processor_result, short_repr
 from .record import _copy_each_record
@@ -29,21 +30,31 @@ if TYPE_CHECKING:
 
 _LOGGER = get_logger("databay.Link")
 
-DELIVERY_COUNTS = ("refused", "lost")
+DELIVERY_COUNTS = ("refused", "rejected", "dropped", "expired", "abandoned", "retried",
+                   "dead_lettered", "lost")
 """What ``Link.delivery_counts`` counts (see there)."""
 
 
-def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
+def transfer_steps(link: Link, update: Update, *, flush: bool = False,
+                   replay: Optional[Tuple[List[Record], List[int]]] = None) -> Steps:
     """The pipeline of one transfer; ``flush`` skips the pull and releases held records.
 
-    A failing node never keeps other records from other outlets: every stage
-    runs to the end, and only then, without ``ignore_exceptions``, the first
-    error is raised (:class:`_Failures`).
+    ``replay`` (records and journal rows an earlier run left) takes the place
+    of the pull. A failing node never keeps other records from other outlets:
+    every stage runs to the end, and only then, without ``ignore_exceptions``,
+    the first error is raised (:class:`_Failures`). The delivery stages (retry
+    queues, dead letter, journal, acknowledgements: ``_delivery``) run only
+    for a link that has them.
     """
     failures = _Failures(link, update)
+    delivery = link._delivery if link._delivery is not None or not link._acks else link._ensure_delivery()
+    pulled: List[Inlet] = []
     if flush:
         records: List[Record] = []
         _request_flush(link.processors, every_buffer=True)  # an empty one may receive released records
+    elif replay is not None:
+        records = replay[0]
+        _request_flush(link.processors, every_buffer=True)  # replayed records go out now
     else:
         inlets: List[Inlet] = link._inlets  # replaced, never mutated, by add/remove: a snapshot
         outcomes = yield [(inlet.pull, (update,), inlet._uses_coroutine) for inlet in inlets], \
@@ -53,10 +64,14 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
             if ok:
                 try:
                     records.extend(inlet._to_records(value))
+                    if delivery is not None:
+                        pulled.append(inlet)
                     continue
                 except Exception as error:  # noqa: BLE001 - a broken new_record override
                     value = error
             failures.add("inlet", inlet, value)
+    current = None if delivery is None else \
+        delivery.begin(update, records, pulled, None if replay is None else replay[1], failures)
 
     if link.processors:
         records = _apply(failures, "processor", link.processors, records, check_processor_result)
@@ -66,19 +81,87 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False) -> Steps:
 
     for batch in batches:
         outlets: Sequence[Outlet] = link._outlets
-        if flush:  # outlet Buffers release too, also those that only now receive records
+        if flush or replay is not None:  # outlet Buffers release, also those only now receiving
             outlets = tuple(outlet for outlet in outlets
                             if _request_flush(outlet.processors, every_buffer=bool(batch)) or batch)
         if not outlets:
             continue
         copy = link._copy_records
-        outcomes = yield [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine)
-                          for outlet in outlets], None
-        for outlet, (ok, value) in zip(outlets, outcomes):
-            if not ok:
-                failures.add("outlet", outlet, value)
-                lose(link, "refused", len(batch))
+        if current is None:
+            outcomes = yield [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine)
+                              for outlet in outlets], None
+            for outlet, (ok, value) in zip(outlets, outcomes):
+                if not ok:
+                    _refused(link, failures, outlet, batch, update, value)
+        else:
+            yield from _turns(link, delivery, current, failures, outlets, batch, update, flush)
+    if current is not None:
+        assert delivery is not None
+        yield from _turns(link, delivery, current, failures, (), None, update, flush)
+        if current.dead:
+            yield from _dead_letter_stage(link, delivery, current, failures)
+        delivery.settle(current)
     failures.raise_first()
+
+
+def _refused(link: Link, failures: _Failures, outlet: Outlet, batch: List[Record], update: Update,
+             error: BaseException) -> None:
+    """An outlet without delivery options did not take ``batch``: count it, report the error."""
+    from .errors import RejectedRecords
+
+    if isinstance(error, RejectedRecords):  # a verdict, not a failure: logged, not raised
+        lose(link, "rejected", len(error.records))
+        _LOGGER.warning("%r: %d record(s) rejected by %r during update %s and lost (no dead_letter): %s",
+                        link, len(error.records), outlet, update, error.reason)
+        return
+    failures.add("outlet", outlet, error)
+    lose(link, "refused", len(getattr(error, "databay_uncopyable", batch)))
+
+
+def _turns(link: Link, delivery: Any, current: Any, failures: _Failures, outlets: Sequence[Outlet],
+           batch: Optional[List[Record]], update: Update, flush: bool) -> Steps:
+    """Every outlet's turn at ``batch`` through its retry queue; with ``batch=None``, the queues
+    that are due (all of them when ``flush``) of outlets that got no batch in this pass."""
+    from ._delivery import run_turn, run_turn_async, turn_steps
+
+    if batch is None:
+        now = delivery.clock()
+        touched = {id(outlet) for outlet in link._outlets if outlet in outlets}
+        outlets = [queue.outlet for queue in delivery.live_queues()
+                   if queue.entries and id(queue.outlet) not in touched
+                   and (flush or delivery.due(queue, now)) and queue.outlet in link._outlets]
+        if not outlets:
+            return
+    copy = link._copy_records
+    calls: List[Any] = []
+    for outlet in outlets:
+        steps = turn_steps(delivery, delivery.queue_for(outlet), outlet, batch, update, copy, flush,
+                           current.low)
+        if outlet._uses_coroutine:
+            calls.append((run_turn_async, (steps, outlet.push), True))
+        else:
+            calls.append((run_turn, (steps, outlet.push), False))
+    outcomes = yield calls, None
+    for outlet, (ok, value) in zip(outlets, outcomes):
+        if ok:
+            delivery.absorb(current, value, failures)
+        else:
+            failures.add("outlet", outlet, value)
+
+
+def _dead_letter_stage(link: Link, delivery: Any, current: Any, failures: _Failures) -> Steps:
+    """Push what no outlet will take to the dead letter; if that fails too, it is lost."""
+    letters = delivery.dead_letters(current)
+    current.dead = []
+    outlet = delivery.dead_letter
+    outcomes = yield [(outlet._process_and_push, (letters, current.update), outlet._uses_coroutine)], None
+    ok, value = outcomes[0]
+    if ok:
+        note(link, "dead_lettered", len(letters))
+        return
+    note(link, "lost", len(letters))
+    current.lost = True
+    failures.add("dead letter", outlet, value)
 
 
 def run_sync(steps: Steps) -> None:
@@ -136,24 +219,50 @@ def _request_flush(processors: Sequence[Callable], every_buffer: bool = False) -
 
 
 def _deliver(outlet: Outlet, batch: List[Record], update: Update, copy: bool) -> Any:
-    """One outlet's share of a batch: its own deep copy (``copy``), its processors, ``push``.
+    """One outlet's share of a batch: :func:`prepare_batch`, then ``push``.
+
+    Records that cannot be copied fail this call, after the others were pushed.
+    """
+    batch, copy_error = prepare_batch(outlet, batch, update, copy)
+    result = outlet.push(batch, update)
+    if copy_error is None:
+        return result
+    if is_awaitable(result):
+        return _then_raise(result, copy_error)
+    raise copy_error
+
+
+async def _then_raise(awaitable: Any, error: Exception) -> None:
+    await awaitable
+    raise error
+
+
+def prepare_batch(outlet: Outlet, batch: List[Record], update: Update,
+                  copy: bool) -> Tuple[List[Record], Optional[Exception]]:
+    """The batch as ``outlet`` pushes it: its own deep copy (``copy``), through its processors.
 
     Every outlet copies for itself, inside its own call: no outlet takes the
-    original (the inlet, a Buffer or another batch may still hold its objects),
-    and a batch that cannot be copied fails this outlet only, reported like
-    any other outlet error.
+    original (the inlet, a Buffer or another batch may still hold its objects).
+    A record that cannot be copied fails alone: the others still go out, and
+    the returned TypeError (listing the originals in ``databay_uncopyable``)
+    fails this outlet's call afterwards.
     """
+    copy_error = None
     if copy:
+        original = batch
         batch, failed = _copy_each_record(batch)
         if failed:  # the copyable records still go out; the others fail this outlet's call
-            outlet._process_and_push(batch, update)
             index, error = failed[0]
-            raise TypeError("copy_records=True, but %d record(s) of the batch for %r cannot be "
-                            "deep-copied and were not delivered (record %d: %s: %s); the other "
-                            "%d were; make the payloads copyable or use "
-                            "Link(copy_records=False)" % (len(failed), outlet, index,
-                                                          type(error).__name__, error, len(batch)))
-    return outlet._process_and_push(batch, update)
+            copy_error = TypeError(
+                "copy_records=True, but %d record(s) of the batch for %r cannot be deep-copied and "
+                "were not delivered (record %d: %s: %s); the other %d were; make the payloads "
+                "copyable or use Link(copy_records=False)"
+                % (len(failed), outlet, index, type(error).__name__, error, len(batch)))
+            copy_error.databay_uncopyable = [original[i] for i, _ in failed]  # type: ignore[attr-defined]
+    for processor in outlet.processors:
+        batch = processor(batch)
+        check_processor_result(processor, batch, owner=outlet)
+    return batch, copy_error
 
 
 def _apply(failures: _Failures, kind: str, functions: Sequence[Callable], value: Any,
@@ -194,13 +303,14 @@ class _Failures:
         self.update = update
         self.first: Optional[BaseException] = None
 
-    def add(self, kind: str, node: Any, error: BaseException) -> None:
+    def add(self, kind: str, node: Any, error: BaseException, update: Optional[Update] = None) -> None:
+        """``node`` failed (during ``update``, by default this transfer's)."""
         if not isinstance(error, Exception):
             raise error
         if self.first is None and not self.link._ignore_exceptions:
             self.first = error
             return
-        log_failure(self.link, kind, node, self.update, error)
+        log_failure(self.link, kind, node, self.update if update is None else update, error)
 
     def raise_first(self) -> None:
         if self.first is not None:
@@ -208,17 +318,34 @@ class _Failures:
             raise error
 
 
+def note(link: Link, event: str, count: int) -> None:
+    """Count ``count`` records of ``link`` under ``event`` (one of :data:`DELIVERY_COUNTS`).
+
+    The one place where records that were not delivered normally are counted.
+    """
+    link._counts[event] += count
+
+
 def lose(link: Link, reason: str, count: int) -> None:
-    """Count ``count`` records that left ``link`` undelivered (``reason``: refused, dropped...)."""
-    counts = link._counts
-    counts[reason] += count
-    counts["lost"] += count
+    """Count ``count`` records that left ``link`` undelivered (``reason``: refused, rejected...)."""
+    note(link, reason, count)
+    note(link, "lost", count)
 
 
-def log_failure(link: Link, kind: str, node: Any, update: Update, error: BaseException) -> None:
-    """Log that ``node`` (an inlet, processor, grouper or outlet of ``link``) failed during ``update``."""
+def log_failure(link: Link, kind: str, node: Any, update: Update, error: BaseException,
+                retrying: bool = False) -> None:
+    """Log that ``node`` (an inlet, processor, grouper or outlet of ``link``) failed during ``update``.
+
+    ``retrying``: the records wait in a retry queue, so it is a warning.
+    """
     import logging
 
+    if retrying:
+        link._failure_log().log((kind, id(node), type(error), str(error)), logging.WARNING,
+                                "%s %r of %r failed", (kind.capitalize(), node, link),
+                                "to push update %s (queued for retry): %r", (update, error),
+                                exc_info=error)
+        return
     link._failure_log().log((kind, id(node), type(error), str(error)), logging.ERROR,
                             "%s %r of %r failed", (kind.capitalize(), node, link),
                             "during update %s: %r", (update, error), exc_info=error)

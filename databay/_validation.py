@@ -133,3 +133,23 @@ def check_bool(name: str, value: Any) -> bool:
     if value is not True and value is not False:
         raise TypeError("%s=%r must be True or False" % (name, value))
     return value
+
+
+def check_retry(value: Any, outlets: List[Any]) -> Any:
+    """Return ``Link(retry=value)`` if valid: None, a Retry, or a dict of outlet (or None) → Retry or None."""
+    from .retry import Retry
+
+    if value is None or isinstance(value, Retry):
+        return value
+    accepted = ("None, a Retry, or a dict mapping outlets of this link (and None, for every other "
+                "outlet) to a Retry or None")
+    if not isinstance(value, dict):
+        raise TypeError("retry=%r must be %s" % (value, accepted))
+    for outlet, policy in value.items():
+        if outlet is not None and not any(outlet is other for other in outlets):
+            raise ValueError("retry=%r: %r is not an outlet of this link; accepted: %s"
+                             % (value, outlet, accepted))
+        if policy is not None and not isinstance(policy, Retry):
+            raise TypeError("retry=%r: %r for %r is not a Retry; accepted: %s"
+                            % (value, policy, outlet, accepted))
+    return dict(value)

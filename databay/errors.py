@@ -9,7 +9,9 @@ The tree::
     ├── PlannerStateError      (also a RuntimeError)
     ├── ScheduleIntervalError  (also a ValueError)
     ├── LinkKeyError           (also a ValueError)
-    └── ShardError             (also a RuntimeError)
+    ├── ShardError             (also a RuntimeError)
+    ├── RejectedRecords        (raised by an outlet: these records can never be delivered)
+    └── NodeTimeoutError       (also a TimeoutError: a node call ran past ``Link(timeout=...)``)
 
 Each subclass also inherits the builtin its 0.3.0 ancestor had, so
 ``except RuntimeError`` written for 0.3.0 keeps catching them. Misuse of an
@@ -51,3 +53,36 @@ class LinkKeyError(DatabayError, ValueError):
 
 class ShardError(DatabayError, RuntimeError):
     """A shard of a distributed run failed to start, answer or stop."""
+
+
+class RejectedRecords(DatabayError):
+    """Raised by an outlet's ``push`` for records it can never deliver (e.g. a poison record).
+
+    The records go to the link's dead letter (or are counted and logged) and
+    are never retried; the rest of the batch counts as delivered, so one bad
+    record does not block a retry queue. ``records`` may be the whole batch
+    or a subset of it (the Record objects the outlet received).
+
+    Args:
+        records: the rejected Record objects (a list).
+        reason: why, in words; it ends up in the dead letter's metadata.
+    """
+
+    def __init__(self, records: list, reason: str = "") -> None:
+        if not isinstance(records, list):
+            raise TypeError("RejectedRecords(records=%r): records must be a list of the rejected Records"
+                            % (records,))
+        super().__init__(records, reason)
+        self.records = records
+        self.reason = str(reason)
+
+    def __str__(self) -> str:
+        return "%d record(s) rejected%s" % (len(self.records), ": %s" % self.reason if self.reason else "")
+
+
+class NodeTimeoutError(DatabayError, TimeoutError):
+    """A node call ran past its link's ``timeout``, or the node is still busy with such a call.
+
+    The abandoned call keeps running on its own thread; until it returns, the
+    node's turn in later transfers fails fast with this error.
+    """

@@ -49,6 +49,18 @@ class Inlet(Lifecycle, ABC):
         """Produce new data for the transfer ``update``; see the class docstring."""
         raise NotImplementedError()
 
+    def on_delivered(self, update: Update) -> None:
+        """Called once the records of the pull ``update`` are safe; the default does nothing.
+
+        Safe means: committed to the link's journal (``Link(journal=...)``), or,
+        without a journal, pushed by every outlet (or dead-lettered), including
+        after Buffers and retries. Calls come in pull order; a pull whose
+        records were lost is never acknowledged. A cursor-based inlet commits
+        its cursor here, so a restart resumes after what was delivered. A
+        ``def`` method (an awaitable it returns is awaited); an exception is
+        reported like a failing pull.
+        """
+
     def new_record(self, payload: Any, metadata: Optional[Mapping] = None) -> Record:
         """Return a Record of ``payload`` with a new metadata dict.
 

@@ -9,7 +9,15 @@ from ._deprecation import warn_deprecated
 from ._lifecycle import check_initialised
 from ._log import RepeatLimiter, get_logger
 from ._transfer import DELIVERY_COUNTS, holds_records, run_async, run_sync, transfer_steps
-from ._validation import check_bool, check_positive_int, to_callables, to_list, to_seconds, to_tags
+from ._validation import (
+    check_bool,
+    check_positive_int,
+    check_retry,
+    to_callables,
+    to_list,
+    to_seconds,
+    to_tags,
+)
 from .errors import InvalidNodeError
 from .inlet import Inlet
 from .outlet import Outlet
@@ -98,6 +106,8 @@ class Link:
         self._loop_runner = LoopRunner()
         self._job: Any = None
         self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
+        self._abandoned: Dict[int, Any] = {}  # id(node) -> its call abandoned after a timeout
+        self._delivery: Any = None  # see _init_delivery
         self._counts = dict.fromkeys(DELIVERY_COUNTS, 0)
         self.add_inlets(inlets)
         self.add_outlets(outlets)
@@ -116,10 +126,50 @@ class Link:
         self._timeout = timeout
 
     def _init_delivery(self, retry: Any, dead_letter: Any, journal: Any) -> None:
-        """Delivery guarantees: retry queues, dead letters, the journal."""
-        self._retry = retry
+        """Delivery guarantees: retry queues, dead letters, the journal (see docs/delivery.md).
+
+        Without any of them the link keeps no delivery state and its transfers
+        pay nothing for the feature.
+        """
+        self._retry = check_retry(retry, self._outlets)
+        if dead_letter is not None and not isinstance(dead_letter, Outlet):
+            raise TypeError("dead_letter=%r must be an Outlet (or None)" % (dead_letter,))
+        if dead_letter is not None:
+            check_initialised(dead_letter)
         self._dead_letter = dead_letter
+        if journal is not None:
+            from ._journal import check_path
+
+            journal = check_path(journal)
         self._journal = journal
+        if retry is not None or dead_letter is not None or journal is not None:
+            self._ensure_delivery()
+        self._nodes_changed()
+
+    def _ensure_delivery(self) -> Any:
+        """This link's delivery state (created on first need: options, or an inlet's ``on_delivered``)."""
+        if self._delivery is None:
+            from ._delivery import Delivery
+
+            self._delivery = Delivery(self, self._retry, self._dead_letter, self._journal)
+            if self._running:
+                self._delivery.start()
+        return self._delivery
+
+    @property
+    def retry(self) -> Any:
+        """The ``retry`` given: None, a Retry, or a dict of outlet → Retry."""
+        return self._retry
+
+    @property
+    def dead_letter(self) -> Optional[Outlet]:
+        """The outlet receiving records no outlet will take, or None."""
+        return self._dead_letter
+
+    @property
+    def journal(self) -> Optional[str]:
+        """The path of this link's journal, or None."""
+        return self._journal
 
     def _init_key(self, key: Optional[str]) -> None:
         """The stable key identifying this link (sharding, stats); None: derived from tags."""
@@ -191,8 +241,12 @@ class Link:
         self._nodes_changed()
 
     def _nodes_changed(self) -> None:
-        """Recompute what depends on the set of nodes: whether a transfer needs a loop."""
-        self._needs_loop = any(node._uses_coroutine for node in [*self._inlets, *self._outlets])
+        """Recompute what depends on the set of nodes: whether a transfer needs a loop, and
+        whether an inlet wants acknowledgements (``on_delivered``)."""
+        dead_letter = getattr(self, "_dead_letter", None)
+        self._needs_loop = any(node._uses_coroutine for node in [*self._inlets, *self._outlets]) or \
+            (dead_letter is not None and dead_letter._uses_coroutine)
+        self._acks = any(type(inlet).on_delivered is not Inlet.on_delivered for inlet in self._inlets)
 
     def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
         new: list = []
@@ -296,29 +350,60 @@ class Link:
         self._run(flush=False)
 
     def flush(self) -> bool:
-        """Deliver every record held by Buffers (link or outlet processors) now.
+        """Deliver every record held by Buffers (link or outlet processors) and retry queues now.
 
-        Runs one transfer that pulls nothing and asks each holding processor
-        to release. Planners call this at shutdown. Returns whether anything
-        was held.
+        Runs one transfer that pulls nothing, asks each holding processor to
+        release, and makes one attempt at every outlet's retry queue whatever
+        its backoff says (this is the final attempt planners make at shutdown).
+        A journal left by an earlier run is replayed first. Returns whether
+        anything was held.
         """
-        if not (any(holds_records(p) for p in self.processors) or
+        delivery = self._delivery
+        queued = delivery is not None and (delivery.replay_pending or
+                                           any(q.entries for q in delivery.live_queues()))
+        if not (queued or any(holds_records(p) for p in self.processors) or
                 any(holds_records(p) for outlet in self._outlets for p in outlet.processors)):
             return False
         self._run(flush=True)
         return True
 
+    @property
+    def retry_due(self) -> Optional[float]:
+        """When the earliest retry queue of this link is due (``time.monotonic()``), or None.
+
+        Retries ride on transfers (a retry falls due at the first transfer at
+        most one interval before its backoff ends); a planner may call
+        :meth:`flush` at this time instead of waiting for a transfer.
+        """
+        delivery = self._delivery
+        if delivery is None:
+            return None
+        due = [queue.next_attempt for queue in delivery.live_queues() if queue.entries]
+        return min(due) if due else None
+
     def _run(self, flush: bool) -> None:
+        delivery = self._delivery
+        if delivery is not None and delivery.replay_pending:
+            self._drive(transfer_steps(self, Update(self._tags, next(self._transfer_numbers)),
+                                       replay=delivery.take_replay()))
         update = Update(self._tags, next(self._transfer_numbers))
-        steps = transfer_steps(self, update, flush=flush)
+        self._drive(transfer_steps(self, update, flush=flush))
+
+    def _drive(self, steps: Any) -> None:
         if self._needs_loop:
             self._loop_runner.run(run_async(steps))
         else:
             run_sync(steps)
 
     def on_start(self) -> None:
-        """Start every inlet and outlet that is not active yet (``try_start``)."""
+        """Start every inlet and outlet (and the dead letter) that is not active yet (``try_start``).
+
+        With a journal, opens it; what an earlier run left in it is replayed
+        at the start of the first transfer (or flush).
+        """
         self._each_node("on_start", "try_start")
+        if self._delivery is not None:
+            self._delivery.start()
         self._running = True
 
     def on_shutdown(self, keep: Collection[int] = ()) -> None:
@@ -330,6 +415,8 @@ class Link:
         """
         self._running = False
         try:
+            if self._delivery is not None:
+                self._delivery.stop()
             self._each_node("on_shutdown", "try_shutdown", keep)
         finally:
             self._loop_runner.close()
@@ -344,7 +431,8 @@ class Link:
         return limiter
 
     def _each_node(self, hook: str, method: str, keep: Collection[int] = ()) -> None:
-        for node in [*self._inlets, *self._outlets]:
+        dead_letter = [] if self._dead_letter is None else [self._dead_letter]
+        for node in [*self._inlets, *self._outlets, *dead_letter]:
             if id(node) in keep:
                 continue
             try:
