@@ -50,7 +50,7 @@ DEAD_LETTER_KEY = "__dead_letter__"
 class Entry:
     """One batch waiting in an outlet's retry queue."""
 
-    __slots__ = ("records", "update", "attempts", "journal_id", "origin")
+    __slots__ = ("records", "update", "attempts", "journal_id", "origin", "done")
 
     def __init__(self, records: List[Record], update: Any, attempts: int, origin: int,
                  journal_id: Optional[int] = None) -> None:
@@ -59,6 +59,7 @@ class Entry:
         self.attempts = attempts  # pushes tried so far
         self.origin = origin  # the oldest transfer whose pulls may have fed it
         self.journal_id = journal_id
+        self.done = False  # left the queue (delivered, dropped...): never journal it
 
 
 class OutletQueue:
@@ -96,7 +97,7 @@ class Turn:
 class Pass:
     """The bookkeeping of one run of the pipeline (a transfer, flush or replay)."""
 
-    __slots__ = ("update", "low", "row_low", "rows", "lost", "dead", "abandoned")
+    __slots__ = ("update", "low", "row_low", "rows", "lost", "dead", "abandoned", "turned")
 
     def __init__(self, update: Update, low: int, row_low: Optional[int]) -> None:
         self.update = update
@@ -106,6 +107,7 @@ class Pass:
         self.lost = False
         self.dead: List[DeadLetter] = []
         self.abandoned = False
+        self.turned: set = set()  # id() of the outlets that had a turn in this pass
 
 
 class Delivery:
@@ -310,7 +312,7 @@ class Delivery:
         for queue in self.live_queues():
             with queue.lock:
                 inserts.extend((entry, queue.key, entry.attempts, dump((entry.update, entry.records)))
-                               for entry in queue.unjournaled if entry.journal_id is None)
+                               for entry in queue.unjournaled if entry.journal_id is None and not entry.done)
                 rewrites.extend((entry.journal_id, entry.attempts, dump((entry.update, entry.records)))
                                 for entry in queue.rewritten if entry.journal_id is not None)
                 deletes.extend(queue.deleted)
@@ -489,6 +491,7 @@ def _expired(queue: OutletQueue, entry: Entry) -> bool:
 
 def _pop(queue: OutletQueue, entry: Entry) -> None:
     queue.entries.popleft()
+    entry.done = True
     queue.pending -= len(entry.records)
     if entry.journal_id is not None and queue.journaled:
         queue.deleted.append(entry.journal_id)

@@ -126,12 +126,15 @@ def _turns(link: Link, delivery: Any, current: Any, failures: _Failures, outlets
 
     if batch is None:
         now = delivery.clock()
-        touched = {id(outlet) for outlet in link._outlets if outlet in outlets}
+        turned = current.turned
         outlets = [queue.outlet for queue in delivery.live_queues()
-                   if queue.entries and id(queue.outlet) not in touched
-                   and (flush or delivery.due(queue, now)) and queue.outlet in link._outlets]
+                   if queue.entries and id(queue.outlet) not in turned
+                   and (flush or delivery.due(queue, now))
+                   and any(queue.outlet is outlet for outlet in link._outlets)]
         if not outlets:
             return
+    else:
+        current.turned.update(id(outlet) for outlet in outlets)
     copy = link._copy_records
     calls: List[Any] = []
     for outlet in outlets:

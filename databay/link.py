@@ -384,8 +384,10 @@ class Link:
     def _run(self, flush: bool) -> None:
         delivery = self._delivery
         if delivery is not None and delivery.replay_pending:
-            self._drive(transfer_steps(self, Update(self._tags, next(self._transfer_numbers)),
-                                       replay=delivery.take_replay()))
+            replay = delivery.take_replay()  # also restores journaled retry queues
+            if replay[0]:
+                self._drive(transfer_steps(self, Update(self._tags, next(self._transfer_numbers)),
+                                           replay=replay))
         update = Update(self._tags, next(self._transfer_numbers))
         self._drive(transfer_steps(self, update, flush=flush))
 

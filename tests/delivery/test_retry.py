@@ -5,6 +5,7 @@ import logging
 import sqlite3
 import threading
 import tracemalloc
+from contextlib import closing
 
 import pytest
 
@@ -80,7 +81,7 @@ class LockedDatabase:
 
 
 def _rows(path):
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         return [row[0] for row in db.execute("SELECT n FROM numbers ORDER BY rowid")]
 
 
@@ -349,8 +350,9 @@ class _ListHandler(logging.Handler):
 def test_a_planner_delivers_the_queue_once_a_real_sqlite_outlet_recovers(tmp_path):
     """Under a real SchedulePlanner: SQLite locked for a while, then every record arrives once, in order."""
     database = str(tmp_path / "planner.sqlite")
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db:
         db.execute("CREATE TABLE numbers (n)")
+        db.commit()
     locked = LockedDatabase(database)
     locked.lock()
     inlet = Counter(2)
@@ -383,7 +385,7 @@ def test_a_planner_delivers_the_queue_once_a_real_sqlite_outlet_recovers(tmp_pat
 
 
 def _rows_or_empty(path):
-    with sqlite3.connect(path, timeout=0.01) as db:
+    with closing(sqlite3.connect(path, timeout=0.01)) as db:
         try:
             return [row[0] for row in db.execute("SELECT n FROM numbers")]
         except sqlite3.OperationalError:
