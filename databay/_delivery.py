@@ -163,7 +163,7 @@ class Delivery:
         from ._journal import Journal
 
         link = self.link
-        self.name = link._key if link._key is not None else ".".join(link._tags)
+        self.name = link.key
         self.journal = Journal.acquire(self.journal_path, self.name, link)
         self.replay_pending = True
 
