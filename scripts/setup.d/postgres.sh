@@ -23,16 +23,18 @@ BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 
 as_postgres() { runuser -u postgres -- "$@"; }
 mkdir -p "$HOME_DIR" && chown postgres: "$HOME_DIR" && chmod 700 "$HOME_DIR"
-(
-    flock 9
-    if ! as_postgres "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
-        if [ ! -s "$DATA/PG_VERSION" ]; then
-            as_postgres "$BIN/initdb" -D "$DATA" -U postgres -A trust --no-sync >/dev/null || exit 1
-        fi
-        as_postgres "$BIN/pg_ctl" -D "$DATA" -l "$HOME_DIR/server.log" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $PORT -k $HOME_DIR -c fsync=off -c max_connections=50" \
-            start >/dev/null || { tail -20 "$HOME_DIR/server.log"; exit 1; }
+running() { as_postgres "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
+# The lock only guards starting; the server must not inherit its descriptor (9>&-), or it
+# would hold the lock for as long as it runs.
+running || (
+    flock -w 120 9 || { echo "another setup holds $HOME_DIR.lock"; exit 1; }
+    running && exit 0
+    if [ ! -s "$DATA/PG_VERSION" ]; then
+        as_postgres "$BIN/initdb" -D "$DATA" -U postgres -A trust --no-sync >/dev/null 9>&- || exit 1
     fi
+    as_postgres "$BIN/pg_ctl" -D "$DATA" -l "$HOME_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $PORT -k $HOME_DIR -c fsync=off -c max_connections=50" \
+        start >/dev/null 9>&- || { tail -20 "$HOME_DIR/server.log"; exit 1; }
 ) 9>"$HOME_DIR.lock" || exit 1
 cat > "$ROOT/.databay-test-postgres" <<CONF
 DATABAY_TEST_POSTGRES_DSN=host=127.0.0.1 port=$PORT user=postgres dbname=postgres
