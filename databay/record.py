@@ -14,15 +14,22 @@ class Record:
 
     Prefer :meth:`Inlet.new_record <databay.inlet.Inlet.new_record>`, which
     attaches the inlet's metadata. Both attributes are assignable, so a
-    processor may transform records in place. Records compare by identity,
-    as in databay 0.3.0.
+    processor may transform records in place, and a record takes other
+    attributes too (``record.source = ...``), as in databay 0.3.0; copies
+    made for outlets carry them. Records compare by identity, as in 0.3.0.
+
+    ``str(record)`` is 0.3.0's text, ``Record(payload=hello, metadata={...})``
+    (what :class:`~databay.outlets.PrintOutlet` prints); ``repr(record)``
+    shows the payload's repr, ``Record(payload='hello', ...)``, so ``'1'``
+    and ``1`` look different in logs and debuggers.
 
     Args:
         payload: the data, any object.
         metadata: a dict of metadata; ``None`` becomes a new empty dict.
     """
 
-    __slots__ = ("payload", "metadata", "__weakref__")
+    # Slots keep the two hot attributes fast; ``__dict__`` keeps any others possible.
+    __slots__ = ("payload", "metadata", "__dict__", "__weakref__")
 
     def __init__(self, payload: Any, metadata: Optional[Dict[str, Any]] = None) -> None:
         self.payload = payload
@@ -31,9 +38,15 @@ class Record:
     def __repr__(self) -> str:
         return "Record(payload=%r, metadata=%r)" % (self.payload, self.metadata)
 
+    def __str__(self) -> str:
+        return "Record(payload=%s, metadata=%s)" % (self.payload, self.metadata)
+
 
 def copy_records(records: List[Record]) -> List[Record]:
-    """Return a deep copy of ``records`` (one memo, so shared objects stay shared)."""
+    """Return a deep copy of ``records`` (one memo, so shared objects stay shared).
+
+    Attributes set on a record besides ``payload`` and ``metadata`` are copied too.
+    """
     return _copy_with_memo(records, {})
 
 
@@ -41,7 +54,11 @@ def _copy_with_memo(records: List[Record], memo: dict) -> List[Record]:
     copied = []
     for record in records:
         if type(record) is Record:
-            copied.append(Record(copy_value(record.payload, memo), copy_value(record.metadata, memo)))
+            new = Record(copy_value(record.payload, memo), copy_value(record.metadata, memo))
+            extra = record.__dict__
+            if extra:
+                new.__dict__.update(copy_value(extra, memo))
+            copied.append(new)
         else:
             import copy
 

@@ -9,12 +9,15 @@ reads would tie the kit to databay's internals. Instead, every access to the
 spy looks at the Python stack that made it: it walks outwards from the spy,
 skipping the spy's own frames and standard-library frames (``collections.abc``
 mixins, ``copy``, ``asyncio``...), and takes the first remaining frame as the
-*origin*. An access is allowed only when the origin's module is the one that
+*origin*. An access is allowed when the origin's module is the one that
 defines :class:`databay.Inlet` (``databay.inlet``): that is databay's own
 record-building code, even when it was reached from the inlet's ``pull`` via
-``self.new_record(...)``. Any other origin (the inlet's ``pull``, ``on_start``,
-an override of ``new_record`` or ``__repr__``, a helper it calls) is reported
-with its function name, file and line. Accesses made from C code, such as
+``self.new_record(...)``. It is also allowed when it happens inside the
+inlet's own ``__repr__``/``__str__`` (its metadata shown, e.g. in the
+``'__inlet__'`` string ``new_record`` adds): showing metadata is not using it.
+Any other origin (the inlet's ``pull``, ``on_start``, an override of
+``new_record``, a helper it calls) is reported with its function name, file
+and line. Accesses made from C code, such as
 ``dict(metadata)`` or ``{**metadata}``, have the Python frame that ran them as
 origin, so they are attributed correctly. Changes (``m[k] = v``, ``del``,
 ``update``, ``pop``...) are always reported, whoever makes them.
@@ -38,6 +41,7 @@ class Access(NamedTuple):
     allowed: bool  #: made by databay's record-building code
     mutates: bool  #: a change rather than a read
 
+_DISPLAY_METHODS = frozenset({"__repr__", "__str__", "__format__"})
 _STDLIB_NAMES = getattr(sys, "stdlib_module_names", None)  # Python 3.10+
 _STDLIB_DIRS = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
 
@@ -81,8 +85,25 @@ class MetadataSpy(MutableMapping):
         frame: FrameType | None = sys._getframe(1)
         while frame is not None and (frame.f_globals.get("__name__") == __name__ or _is_stdlib(frame)):
             frame = frame.f_back
-        allowed = frame is not None and frame.f_globals.get("__name__") == self._allowed_module
+        allowed = frame is not None and (frame.f_globals.get("__name__") == self._allowed_module
+                                          or self._in_own_repr(frame))
         self.accesses.append(Access(operation, _describe(frame), allowed, mutates))
+
+    def _in_own_repr(self, frame: FrameType | None) -> bool:
+        """Whether ``frame`` runs inside ``__repr__``/``__str__`` of the node this spy serves.
+
+        A node's repr may show its metadata (databay's own ``Inlet.__repr__``
+        does, and ``str(inlet)`` fills ``'__inlet__'``); displaying it is not
+        the inlet *using* it, so such reads are allowed wherever the repr is
+        asked for. The node is recognised by holding this spy as ``_metadata``.
+        """
+        while frame is not None:
+            if frame.f_code.co_name in _DISPLAY_METHODS:
+                owner = frame.f_locals.get("self")
+                if owner is not None and getattr(owner, "_metadata", None) is self:
+                    return True
+            frame = frame.f_back
+        return False
 
     @property
     def contents(self) -> Dict[str, Any]:

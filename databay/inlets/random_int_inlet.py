@@ -17,6 +17,10 @@ __all__ = ["RandomIntInlet"]
 class RandomIntInlet(Inlet):
     """Produces one record per transfer: a random int ``min <= n <= max``.
 
+    ``str(inlet)`` (each record's ``'__inlet__'``) is 0.3.0's
+    ``RandomIntInlet(metadata={...})``, so inlets with different metadata
+    stay distinguishable and routes written for 0.3.0 keep matching.
+
     Args:
         min: lower bound, inclusive (default 0).
         max: upper bound, inclusive (default 100).
@@ -42,6 +46,3 @@ class RandomIntInlet(Inlet):
         import random  # imported on first pull: importing databay.inlets stays cheap
 
         return random.randint(self.min, self.max)
-
-    def __repr__(self) -> str:
-        return "RandomIntInlet(min=%r, max=%r)" % (self.min, self.max)

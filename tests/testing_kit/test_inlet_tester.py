@@ -87,13 +87,13 @@ def test_correct_inlet_passes(get_inlet):
     """Every InletTester test passes for an inlet that honours the contract."""
     result, output = run(get_inlet)
     assert result.wasSuccessful(), output
-    assert result.testsRun == 11 and not result.skipped, output
+    assert result.testsRun == 8 and not result.skipped, output
 
 
 def test_each_inlet_of_a_list_is_its_own_subtest():
     """With a list of inlets, a failure names the broken inlet and the others still pass."""
     result, output = run(lambda: [CounterInlet(), NonePayloadInlet(), AsyncInlet()])
-    assert failed(result) == ["test_pull_payloads_are_not_none"], output
+    assert failed(result) == ["test_pull"], output
     assert "inlet='1: NonePayloadInlet'" in output
     assert "0: CounterInlet" not in output and "2: AsyncInlet" not in output
 
@@ -135,7 +135,7 @@ class NonePayloadInlet(Inlet):
 def test_inlet_reading_global_metadata_fails():
     """An inlet that reads its global metadata in pull fails, naming the read and where it happened."""
     result, output = run(lambda: ReadsMetadataInlet(metadata={"source": "s"}))
-    assert failed(result) == ["test_pull_does_not_read_global_metadata"], output
+    assert failed(result) == ["test_dont_read_metadata"], output
     assert "ReadsMetadataInlet read its global metadata:" in output
     assert "get('source') by ReadsMetadataInlet.pull (" in output
     assert "test_inlet_tester.py:" in output
@@ -144,7 +144,7 @@ def test_inlet_reading_global_metadata_fails():
 def test_inlet_building_records_by_hand_fails():
     """An inlet that builds Record(...) itself fails: its records lack the global metadata."""
     result, output = run(lambda: HandmadeRecordInlet(metadata={"source": "s"}))
-    assert failed(result) == ["test_pull_records_carry_global_metadata"], output
+    assert failed(result) == ["test_pull"], output
     assert "lacks the global metadata ['source', 'databay_testing.global']" in output
     assert "build records with self.new_record(payload, metadata)" in output
 
@@ -152,15 +152,15 @@ def test_inlet_building_records_by_hand_fails():
 def test_inlet_skipping_super_init_fails_every_test():
     """An inlet whose __init__ skips super().__init__() fails every test with databay's message."""
     result, output = run(lambda: SkipsSuperInitInlet())
-    assert len(result.failures) == result.testsRun == 11 and not result.errors, output
+    assert len(result.failures) == result.testsRun == 8 and not result.errors, output
     assert output.count("AssertionError: SkipsSuperInitInlet.__init__ did not call super().__init__(); "
-                        "add super().__init__(...) to SkipsSuperInitInlet.__init__") == 11
+                        "add super().__init__(...) to SkipsSuperInitInlet.__init__") == 8
 
 
 def test_inlet_producing_none_payloads_fails():
     """An inlet whose pull produces a record with payload None fails and is told to return []."""
     result, output = run(lambda: NonePayloadInlet())
-    assert failed(result) == ["test_pull_payloads_are_not_none"], output
+    assert failed(result) == ["test_pull"], output
     assert "pull produced record 0 with payload None" in output
     assert "Return [] when there is nothing to pull" in output
 
@@ -216,14 +216,14 @@ class EmptyInlet(Inlet):
 def test_inlet_unpacking_global_metadata_fails():
     """Reads made from C code ({**metadata}) in an async pull are attributed to the pull."""
     result, output = run(lambda: UnpacksMetadataInlet())
-    assert failed(result) == ["test_pull_does_not_read_global_metadata"], output
+    assert failed(result) == ["test_dont_read_metadata"], output
     assert "keys() by UnpacksMetadataInlet.pull (" in output
 
 
 def test_inlet_mutating_global_metadata_fails():
-    """An inlet that writes to its global metadata fails the 'does not change' test."""
+    """An inlet that writes to its global metadata fails test_dont_read_metadata, saying so."""
     result, output = run(lambda: MutatesMetadataInlet())
-    assert failed(result) == ["test_pull_does_not_change_global_metadata"], output
+    assert failed(result) == ["test_dont_read_metadata"], output
     assert ("MutatesMetadataInlet changed its global metadata:\n"
             "  ['pulls'] = ... by MutatesMetadataInlet.pull") in output
 
@@ -231,7 +231,7 @@ def test_inlet_mutating_global_metadata_fails():
 def test_inlet_reading_metadata_in_on_start_fails():
     """Reads in on_start count too: the spy is in place for the whole start-pull-shutdown cycle."""
     result, output = run(lambda: ReadsInOnStartInlet())
-    assert failed(result) == ["test_pull_does_not_read_global_metadata"], output
+    assert failed(result) == ["test_dont_read_metadata"], output
     assert "by ReadsInOnStartInlet.on_start (" in output
 
 
@@ -240,7 +240,7 @@ def test_new_record_override_breaking_precedence_fails():
     result, output = run(lambda: GlobalWinsInlet(),
                          hypothesis_settings=settings(max_examples=30, deadline=None, database=None))
     assert "test_new_record_metadata_precedence_property" in failed(result), output
-    assert "test_new_record_local_overrides_global" in failed(result), output
+    assert "test_new_record_override_global" in failed(result), output
     assert ("gave metadata['databay_testing.global'] = 'added by InletTester', expected 'local' "
             "(local metadata wins over global metadata)") in output
 
@@ -249,14 +249,14 @@ def test_inlet_with_no_records_skips_record_checks():
     """An inlet whose pull gives no records skips the record checks instead of passing them silently."""
     result, output = run(lambda: EmptyInlet())
     assert result.wasSuccessful(), output
-    assert len(result.skipped) == 2, output
+    assert len(result.skipped) == 1, output
     assert "pull produced no records, so there is nothing to check" in output
 
 
 def test_get_inlet_returning_a_non_inlet_fails():
     """get_inlet() returning something other than inlets fails every test, saying what it returned."""
     result, output = run(lambda: "not an inlet")
-    assert len(result.failures) == 11, output
+    assert len(result.failures) == 8, output
     assert "get_inlet() must return one Inlet or a list of them, got 'not an inlet'" in output
 
 
@@ -314,11 +314,10 @@ class HoldsMetadataInlet(Inlet):
         return [self.new_record(1, metadata=None if self.metadata is None else {"held": True})]
 
 
-def test_reads_are_traced_to_user_code_even_when_databay_calls_it():
-    """A user __repr__ that reads the metadata is reported, though databay's new_record called it."""
-    result, output = run(lambda: ReprReadsMetadataInlet())
-    assert failed(result) == ["test_pull_does_not_read_global_metadata"], output
-    assert "iter() by ReprReadsMetadataInlet.__repr__ (" in output
+def test_reads_made_by_the_inlets_own_repr_are_allowed():
+    """A __repr__ showing the metadata (databay calls it for '__inlet__') is not the inlet reading it."""
+    result, output = run(lambda: ReprReadsMetadataInlet(metadata={"a": 1}))
+    assert result.wasSuccessful(), output
 
 
 def test_touching_the_metadata_object_without_reading_it_passes():
