@@ -75,13 +75,13 @@ async def run_on_loop(calls: Sequence[Call], limit: Optional[int]) -> List[Outco
     """Run ``calls`` concurrently on the running loop, at most ``limit`` at once.
 
     Coroutine calls are awaited; blocking sync calls run on short-lived threads
-    so they do not stall the loop (a single call runs inline).
+    so they do not stall the loop (a single call, or every call when ``limit``
+    is 1, runs inline: ``inlet_concurrency=1`` keeps every pull on one thread).
     """
     import asyncio
 
-    if len(calls) == 1:
-        function, args, _ = calls[0]
-        return [await _await_call(function, args)]
+    if len(calls) == 1 or limit == 1:  # one at a time: sync calls run inline, on this thread
+        return [await _await_call(function, args) for function, args, _ in calls]
     loop = asyncio.get_running_loop()
     semaphore = asyncio.Semaphore(limit) if limit is not None and limit < len(calls) else None
 

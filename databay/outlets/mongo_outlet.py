@@ -133,7 +133,7 @@ class MongoOutlet(Outlet):
         groups = self._group_by_collection(records, update)
         if not groups:
             return
-        database, client = self._db, None
+        database, client = self._db, None  # type: Any, Any
         if database is None:  # not started: a client for this push only
             client = self._pymongo.MongoClient(host=self.host, port=self.port)
             database = client[self.database_name]
