@@ -38,9 +38,11 @@ def _prepare_stand_in(node: Any) -> None:
     hooks the stand-in does not already have as its own attribute are set:
     ``_uses_coroutine`` (from its ``pull``/``push``), an inlet's
     ``_to_records`` (the pull-return rules, each record tagged with
-    ``'__inlet__': str(node)``) and an outlet's ``processors`` (none) and
-    ``_process_and_push`` (calls ``push``). A mock therefore records
-    ``pull(update)`` and ``push(records, update)`` calls as a user expects.
+    ``'__inlet__': str(node)``), an outlet's ``processors`` (none) and
+    ``_process_and_push`` (calls ``push``), and ``_acquire``/``_release``
+    (call ``try_start``/``try_shutdown``). A mock therefore records
+    ``pull(update)``, ``push(records, update)``, ``try_start()`` and
+    ``try_shutdown()`` calls as a user expects, as with 0.3.0.
     """
     from ._coroutines import is_coroutine_callable
     from .inlet import Inlet
@@ -60,6 +62,8 @@ def _prepare_stand_in(node: Any) -> None:
         hooks = {"_uses_coroutine": lambda: is_coroutine_callable(node.push),
                  "processors": lambda: [],
                  "_process_and_push": lambda: lambda records, update: node.push(records, update)}
+    hooks["_acquire"] = lambda: lambda: node.try_start()  # a mock has nobody else to count
+    hooks["_release"] = lambda: lambda: node.try_shutdown()
     for name, make in hooks.items():
         if name not in own:
             setattr(node, name, make())
