@@ -47,3 +47,20 @@ def test_exit_codes_are_documented_alike_in_readme_and_help():
     assert all("**%d**" % code in text for code in (0, 1, 2))
     helptext = make_parser()._subparsers._group_actions[0].choices["run"].format_help()
     assert all("  %d  " % code in helptext for code in (0, 1, 2))
+
+
+def test_the_jobs_example_passes_check_as_written(tmp_path):
+    """The README's jobs/weather.py block is a valid pipeline: `run jobs.weather:link --check` exits 0."""
+    section = _section("Run a pipeline from the command line")
+    block = re.search(r"```python\n# jobs/weather.py\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "jobs" / "weather.py").write_text(block, encoding="utf-8")
+    commands = re.search(r"```sh\n(python -m databay run jobs.*?)```", section, re.S).group(1)
+    check = next(line for line in commands.splitlines() if "--check" in line)
+    args = shlex.split(check.partition("#")[0])
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, *args[1:]], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "jobs.weather:link: SchedulePlanner with 1 link(s), 2 node(s)" in result.stdout
