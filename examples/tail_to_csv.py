@@ -8,23 +8,30 @@ Run it::
 Configure it with environment variables:
 
 * ``ACCESS_LOG``: the log file to follow (common log format, as nginx and Apache
-  write it). Unset: this example writes a sample ``access.log`` of 20 requests
-  into ``DATABAY_EXAMPLES_DIR`` (replacing an earlier one) and follows that.
-* ``DATABAY_EXAMPLES_DIR``: where ``access.log`` and ``requests.csv`` go.
+  write it). Unset: this example writes a fresh sample ``access.log`` of 20
+  requests into ``DATABAY_EXAMPLES_DIR`` (replacing an earlier one, and
+  forgetting the position saved for it) and follows that.
+* ``DATABAY_EXAMPLES_DIR``: where ``access.log``, ``requests.csv`` and the saved
+  position ``access.log.offset`` go.
 
-Every second the link reads the log lines completed since the last read and
-parses each into a row (``client``, ``time``, ``method``, ``path``, ``status``,
-``bytes``); a Buffer holds rows until it has more than 50 or 30 s have passed,
-then writes them to ``requests.csv`` in one go. A shutdown (Ctrl-C, SIGTERM,
-the end of ``--once``) writes what the Buffer still holds. With the sample log,
-``--once`` adds 20 rows. A line that does not parse is logged and skipped.
+Every second the link reads the log lines completed since the last read
+(``FileInlet`` in TAIL mode: a half-written last line waits for its newline;
+rotation and truncation are followed like ``tail -F``) and parses each into a
+row (``client``, ``time``, ``method``, ``path``, ``status``, ``bytes``); a
+Buffer holds rows until it has more than 50 or 30 s have passed, then writes
+them to ``requests.csv`` in one go. A shutdown (Ctrl-C, SIGTERM, the end of
+``--once``) writes what the Buffer still holds. The position after the last
+delivered line is saved in ``access.log.offset``, so a restart continues where
+the previous run stopped. With the sample log, ``--once`` adds 20 rows. A line
+that does not parse is logged and skipped.
 """
 
 import logging
 import os
 import re
 
-from databay import Inlet, Link
+from databay import Link
+from databay.inlets import FileInlet, FileInletMode
 from databay.outlets import CsvOutlet
 from databay.planners import SchedulePlanner
 from databay.support.buffers import Buffer
@@ -36,23 +43,6 @@ _LOGGER = logging.getLogger("examples.tail_to_csv")
 # 127.0.0.1 - - [30/Nov/2026:04:00:00 +0000] "GET /index.html HTTP/1.1" 200 512
 _LINE = re.compile(r'(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" '
                    r'(?P<status>\d{3}) (?P<bytes>\d+|-)')
-
-
-class NewLines(Inlet):
-    """Each pull returns the lines completed since the previous pull (a half-written last line waits)."""
-
-    def __init__(self, path):
-        super().__init__(metadata={"log": path})
-        self.path = path
-        self.offset = 0
-
-    def pull(self, update):
-        with open(self.path, "rb") as log:
-            log.seek(self.offset)
-            chunk = log.read()
-        complete = chunk[:chunk.rfind(b"\n") + 1]  # keep a line without its newline for the next pull
-        self.offset += len(complete)
-        return complete.decode("utf-8", errors="replace").splitlines()
 
 
 def parse(records):
@@ -80,14 +70,18 @@ def write_sample_log(path, requests=20):
 
 
 def planner():
-    """Build the pipeline: NewLines -> parse -> Buffer -> CsvOutlet."""
+    """Build the pipeline: FileInlet (TAIL) -> parse -> Buffer -> CsvOutlet."""
     folder = output_dir()
     log = os.environ.get("ACCESS_LOG")
+    offset = os.path.join(folder, os.path.basename(log or "access.log") + ".offset")
     if not log:
         log = os.path.join(folder, "access.log")
         write_sample_log(log)
+        if os.path.exists(offset):
+            os.remove(offset)  # a fresh sample: start from its first line
     target = os.path.join(folder, "requests.csv")
     _LOGGER.info("Following %s into %s", log, target)
-    link = Link(NewLines(log), CsvOutlet(target), interval=1, tags="access-log",
+    inlet = FileInlet(log, read_mode=FileInletMode.TAIL, offset_file=offset)
+    link = Link(inlet, CsvOutlet(target), interval=1, tags="access-log",
                 processors=[parse, Buffer(count_threshold=50, time_threshold=30)])
     return SchedulePlanner(link)

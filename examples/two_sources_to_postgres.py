@@ -8,15 +8,18 @@ Run it::
 Needs ``pip install "databay[postgres]"`` (psycopg 3) and a PostgreSQL server.
 Configure it with environment variables:
 
-* ``DATABAY_POSTGRES_DSN``: the connection string, e.g.
-  ``postgresql://app:secret@127.0.0.1:5432/app`` (required).
+* ``DATABAY_POSTGRES_DSN``: the libpq connection string, e.g.
+  ``postgresql://app:secret@127.0.0.1:5432/app`` or
+  ``host=127.0.0.1 port=5432 user=app dbname=app`` (required).
 * ``WEATHER_API_URL``: a JSON API answering a list of ``{"station", "celsius"}``
   readings. Unset: this example serves a stand-in on 127.0.0.1 (two stations).
+* ``DATABAY_POSTGRES_TABLE``: the table (default ``example_readings``).
 
 Both inlets feed one link; each row of table ``example_readings`` says which
 source it came from (``source`` = ``api`` or ``sensor``), so one round adds 3
 rows with the stand-in: 2 from the API and 1 from the sensor. The table and its
-columns are created on first use.
+columns (``station`` text, ``celsius`` double precision, ``source`` text) are
+created on first use.
 """
 
 import logging
@@ -29,8 +32,6 @@ from databay.planners import SchedulePlanner
 from ._local import serve_json
 
 _LOGGER = logging.getLogger("examples.two_sources_to_postgres")
-
-TABLE = "example_readings"
 
 
 def stand_in_readings(call):
@@ -57,10 +58,11 @@ def planner():
                            "e.g. postgresql://app:secret@127.0.0.1:5432/app")
     from databay.outlets import PostgresOutlet
 
+    table = os.environ.get("DATABAY_POSTGRES_TABLE") or "example_readings"
     url = os.environ.get("WEATHER_API_URL") or serve_json(stand_in_readings, "/readings")
-    _LOGGER.info("Polling %s and a sensor into PostgreSQL table %s", url, TABLE)
+    _LOGGER.info("Polling %s and a sensor into PostgreSQL table %s", url, table)
     link = Link([HttpInlet(url, timeout=10, metadata={"source": "api"}),
                  RandomIntInlet(min=18, max=27, metadata={"source": "sensor"})],
-                PostgresOutlet(dsn, TABLE),
+                PostgresOutlet(dsn, table),
                 interval=5, tags="two-sources", processors=[as_row])
     return SchedulePlanner(link)
