@@ -204,19 +204,17 @@ def _describe(value: Any) -> str:
 
 # -- the three ways to run ----------------------------------------------------
 
-def run_forever(planner: BasePlanner, seconds: Optional[float] = None,
-                status: Optional[tuple] = None) -> int:
-    """Run ``planner`` until a signal, ``seconds`` or an error stops it; return the exit code."""
+def run_forever(planner: BasePlanner, seconds: Optional[float] = None, status: Any = None) -> int:
+    """Run ``planner`` until a signal, ``seconds`` or an error stops it; return the exit code.
+
+    ``status``: the planner's status server, if one was started; closed at the end.
+    """
     timer = None
     if seconds is not None:
         timer = threading.Timer(seconds, planner.shutdown, kwargs={"wait": False})
         timer.daemon = True
     restore = _handle_signals(planner)
     try:
-        if status is not None:
-            host, port = status
-            planner.serve_status(host=host, port=port)  # type: ignore[attr-defined]
-            _LOGGER.info("Status page on http://%s:%d/", host, port)
         if timer is not None:
             timer.start()
         _LOGGER.info("Running %d link(s)%s; Ctrl-C or SIGTERM stops gracefully", len(planner.links),
@@ -230,6 +228,8 @@ def run_forever(planner: BasePlanner, seconds: Optional[float] = None,
     finally:
         if timer is not None:
             timer.cancel()
+        if status is not None:
+            status.close()
         restore()
     _LOGGER.info("Shut down cleanly")
     return EXIT_OK
@@ -305,6 +305,19 @@ def check(planner: BasePlanner, spec: str, out: Any = None) -> int:
         return EXIT_FAILED
     print("check passed: every node started and stopped; nothing was transferred", file=out)
     return EXIT_OK
+
+
+def _serve_status(planner: BasePlanner, host: str, port: int) -> Any:
+    """Start ``planner.serve_status`` on ``host:port``; an address other than loopback was asked for."""
+    serve = getattr(planner, "serve_status", None)
+    if not callable(serve):
+        raise PipelineError("--status-port needs %s.serve_status(), which this databay version "
+                            "does not provide" % type(planner).__name__)
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    try:
+        return serve(host=host, port=port, **({} if loopback else {"allow_remote": True}))
+    except (OSError, TypeError, ValueError) as error:
+        raise PipelineError("cannot serve the status page on %s:%d: %s" % (host, port, error)) from None
 
 
 def _when(link: Link) -> str:
@@ -449,10 +462,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         planner = build(load(args.target), args.target, args.threads)
         status = None
         if args.status_port is not None:
-            if not callable(getattr(planner, "serve_status", None)):
-                raise PipelineError("--status-port needs %s.serve_status(), which this databay version "
-                                    "does not provide" % type(planner).__name__)
-            status = (args.status_host, args.status_port)
+            status = _serve_status(planner, args.status_host, args.status_port)
     except PipelineError as error:
         print("%sdatabay run: error: %s" % (error.details, error), file=sys.stderr)
         return EXIT_USAGE
