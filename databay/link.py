@@ -246,7 +246,8 @@ class Link:
         dead_letter = getattr(self, "_dead_letter", None)
         self._needs_loop = any(node._uses_coroutine for node in [*self._inlets, *self._outlets]) or \
             (dead_letter is not None and dead_letter._uses_coroutine)
-        self._acks = any(type(inlet).on_delivered is not Inlet.on_delivered for inlet in self._inlets)
+        self._acks = any(getattr(type(inlet), "on_delivered", Inlet.on_delivered)  # a mock's type lacks it
+                         is not Inlet.on_delivered for inlet in self._inlets)
 
     def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
         new: list = []
