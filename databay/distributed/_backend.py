@@ -25,8 +25,8 @@ class ShardGroup(ABC):
     spec: RunSpec
 
     @abstractmethod
-    def status(self, timeout: float) -> List[Dict[str, Any]]:
-        """Each shard's :meth:`Shard.status`, in shard order.
+    def status(self, timeout: float, links: bool = False) -> List[Dict[str, Any]]:
+        """Each shard's :meth:`Shard.status` (with ``links``), in shard order.
 
         A shard that does not answer within ``timeout`` seconds (crashed,
         restarting) is reported as ``{"shard": i, "state": "unreachable",

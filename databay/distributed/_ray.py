@@ -63,8 +63,8 @@ class ShardActor:
     def spec(self) -> Dict[str, Any]:
         return self._spec
 
-    def status(self) -> Dict[str, Any]:
-        status = self._shard.status()
+    def status(self, links: bool = False) -> Dict[str, Any]:
+        status = self._shard.status(links)
         if self._failure is not None:
             status["state"], status["error"] = "failed", self._failure
         return status
@@ -173,8 +173,8 @@ class RayShardGroup(ShardGroup):
         self.spec = spec
         self._actors = actors
 
-    def status(self, timeout: float) -> List[Dict[str, Any]]:
-        refs = [actor.status.remote() for actor in self._actors]
+    def status(self, timeout: float, links: bool = False) -> List[Dict[str, Any]]:
+        refs = [actor.status.remote(links) for actor in self._actors]
         return [self._get(index, ref, timeout, "unreachable") for index, ref in enumerate(refs)]
 
     def stop(self, timeout: Optional[float]) -> List[Dict[str, Any]]:

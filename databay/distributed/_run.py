@@ -135,19 +135,22 @@ class ShardedRun:
             self._disconnect()
             raise
 
-    def status(self, timeout: float = 10.0) -> Dict[str, Any]:
+    def status(self, timeout: float = 10.0, links: bool = False) -> Dict[str, Any]:
         """A plain snapshot: totals over the shards and each shard's own status.
 
         ``running`` counts the shards that answered within ``timeout``
         seconds with a running planner; a shard being restarted shows up as
         ``"unreachable"``. Each shard's entry has ``state``, ``pid``, ``host``,
         ``links``, ``transfers``, ``failed_transfers``, ``started_at`` (wall
-        time the planner started, later after a restart), ``error`` and
-        ``stats`` (the planner's ``stats()`` where planners provide it).
+        time the planner started, later after a restart), ``error``, and the
+        sums of its planner's ``stats()``: ``counters`` and ``health``
+        (summed over the shards at the top level too). ``links=True`` adds
+        every link's own snapshot (``links_stats``): large for big runs.
         """
+        if not isinstance(links, bool):
+            raise TypeError("links=%r must be True or False" % (links,))
         group = self._running_group("status")
-        shards = group.status(timeout)
-        return _summary(self.name, shards)
+        return _summary(self.name, group.status(timeout, links))
 
     def stop(self, timeout: Optional[float] = 60.0) -> List[Dict[str, Any]]:
         """Stop every shard gracefully (finish transfers, flush Buffers, ``on_shutdown``).
@@ -193,6 +196,12 @@ def _summary(name: str, shards: List[Dict[str, Any]]) -> Dict[str, Any]:
     def total(field: str) -> int:
         return sum(shard.get(field) or 0 for shard in shards)
 
+    counters: Dict[str, Dict[str, int]] = {}
+    health: Dict[str, int] = {}
+    for shard in shards:
+        for group, values in (shard.get("counters") or {}).items():
+            _add(counters.setdefault(group, {}), values)
+        _add(health, shard.get("health") or {})
     return {
         "name": name,
         "shards": len(shards),
@@ -200,5 +209,12 @@ def _summary(name: str, shards: List[Dict[str, Any]]) -> Dict[str, Any]:
         "links": total("links"),
         "transfers": total("transfers"),
         "failed_transfers": total("failed_transfers"),
+        "counters": counters,
+        "health": health,
         "per_shard": shards,
     }
+
+
+def _add(into: Dict[str, int], values: Dict[str, int]) -> None:
+    for key, value in values.items():
+        into[key] = into.get(key, 0) + value

@@ -20,7 +20,7 @@ from ._spec import import_factory
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, Optional
 
     from ..link import Link
     from ._spec import RunSpec
@@ -133,8 +133,16 @@ class Shard:
 
     # -- reporting ---------------------------------------------------------
 
-    def status(self) -> Dict[str, Any]:
-        """A plain, JSON-serialisable snapshot of this shard."""
+    def status(self, links: bool = False) -> Dict[str, Any]:
+        """A plain, JSON-serialisable snapshot of this shard.
+
+        ``counters`` sums the planner's per-link counters (``transfers`` run,
+        failed, skipped, missed...; ``records`` pulled, delivered...) and
+        ``health`` counts links per health, where the planner has ``stats()``;
+        with ``links=True``, ``links_stats`` holds every link's own snapshot.
+        """
+        import socket
+
         planner = self._planner
         if self._stopped:
             state = "stopped"
@@ -144,25 +152,26 @@ class Shard:
             state = "failed"
         else:
             state = "starting"
-        links: List[Link] = planner.links if planner is not None else []
         with self._counts_lock:
             transfers, failed = self._transfers, self._failed
         stats = planner.stats() if planner is not None and hasattr(planner, "stats") else None
-        import socket
-
-        return {
+        status = {
             "shard": self.index,
             "state": state,
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "links": len(links),
+            "links": len(planner.links) if planner is not None else 0,
             "links_built": self._built,
             "started_at": self._started_at,
             "transfers": transfers,
             "failed_transfers": failed,
             "error": None if self._error is None else repr(self._error),
-            "stats": stats,
+            "counters": None if stats is None else sum_counters(stats.get("links", ())),
+            "health": None if stats is None else dict(stats.get("planner", {}).get("health", {})),
         }
+        if links:
+            status["links_stats"] = None if stats is None else stats.get("links")
+        return status
 
     def _count_transfers(self, link: Link) -> None:
         """Count ``link``'s transfers and failed transfers, whatever the planner reports."""
@@ -183,3 +192,14 @@ class Shard:
 
 def _align(link: Link) -> None:
     """Put ``link`` on the wall-clock-aligned grid of its interval, if it has no schedule."""
+
+
+def sum_counters(snapshots: Any) -> Dict[str, Dict[str, int]]:
+    """Sum the integer counters of the ``transfers`` and ``records`` groups of link snapshots."""
+    totals: Dict[str, Dict[str, int]] = {"transfers": {}, "records": {}}
+    for snapshot in snapshots:
+        for group, counters in totals.items():
+            for name, value in (snapshot.get(group) or {}).items():
+                if isinstance(value, int) and not isinstance(value, bool):
+                    counters[name] = counters.get(name, 0) + value
+    return totals
