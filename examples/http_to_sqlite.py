@@ -1,4 +1,4 @@
-"""Poll a JSON weather API every 10 seconds into an SQLite table; bad readings become dead letters.
+"""Poll a JSON weather API every 10 seconds into an SQLite table, with retry and dead letters.
 
 Run it::
 
@@ -13,9 +13,22 @@ Configure it with environment variables:
 * ``DATABAY_EXAMPLES_DIR``: where ``weather.sqlite`` (table ``readings``) and
   ``weather-dead-letters.jsonl`` go.
 
+What can go wrong, and what happens then:
+
+* **The database is busy or down** (locked by another writer, disk full): the
+  push fails, the batch waits in the outlet's retry queue and is tried again
+  with backoff (1 s, 2 s, 4 s ... at most 60 s) at the next polls; the link
+  keeps polling meanwhile and later batches queue behind it, in order. At
+  shutdown (Ctrl-C, SIGTERM, the end of ``--once``) the queue is tried once
+  more, whatever the backoff says.
+* **A reading can never be stored** (its ``celsius`` is not a number): the
+  outlet rejects just that record (``RejectedRecords``), the others of the batch
+  are stored, and the rejected one goes to the dead-letter file with the reason.
+* Whatever runs out of attempts or overflows the queue goes there too: nothing
+  is dropped silently.
+
 One poll of the stand-in adds 3 rows to ``readings`` and 1 line to the dead
-letters. A reading without a numeric ``celsius`` is never stored: it goes to the
-dead-letter file with the reason, so nothing is silently dropped.
+letters.
 """
 
 import json
@@ -23,9 +36,9 @@ import logging
 import os
 from datetime import datetime, timezone
 
-from databay import Link
+from databay import Link, RejectedRecords, Retry
 from databay.inlets import HttpInlet
-from databay.outlets import SqliteOutlet
+from databay.outlets import FileOutlet, SqliteOutlet
 from databay.planners import SchedulePlanner
 
 from ._local import output_dir, serve_json
@@ -41,29 +54,6 @@ def stand_in_readings(call):
     return readings
 
 
-class DeadLetters:
-    """Link processor: passes good readings on, appends the others (with the reason) to a JSON-lines file."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __call__(self, records):
-        good, bad = [], []
-        for record in records:
-            celsius = record.payload.get("celsius") if isinstance(record.payload, dict) else None
-            if isinstance(celsius, (int, float)) and not isinstance(celsius, bool):
-                good.append(record)
-            else:
-                bad.append(record)
-        if bad:
-            with open(self.path, "a", encoding="utf-8") as dead:
-                for record in bad:
-                    dead.write(json.dumps({"payload": record.payload, "reason": "celsius is not a number"},
-                                          default=str) + "\n")
-            _LOGGER.warning("%d reading(s) without a numeric celsius went to %s", len(bad), self.path)
-        return good
-
-
 def stamp(records):
     """Link processor: add the time the reading was fetched (UTC, ISO 8601)."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -72,14 +62,41 @@ def stamp(records):
     return records
 
 
+class ReadingsTable(SqliteOutlet):
+    """Stores readings; rejects (for the dead letter) those whose ``celsius`` is not a number."""
+
+    def push(self, records, update):
+        bad = [record for record in records if not _is_number(record.payload.get("celsius"))]
+        good = [record for record in records if not any(record is other for other in bad)]
+        if good:
+            super().push(good, update)  # a failure here sends the whole batch to the retry queue
+        if bad:
+            raise RejectedRecords(bad, "celsius is not a number")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def as_json_line(records):
+    """Dead-letter processor: one JSON object per line, the payload with why it was given up."""
+    for record in records:
+        why = record.metadata.get("__dead_letter__", {})
+        record.payload = json.dumps({"payload": record.payload, "reason": why.get("reason"),
+                                     "detail": why.get("detail")}, default=str)
+    return records
+
+
 def planner():
-    """Build the pipeline: HttpInlet -> dead letters, timestamps -> SqliteOutlet."""
+    """Build the pipeline: HttpInlet -> timestamps -> ReadingsTable, retried, with dead letters."""
     url = os.environ.get("WEATHER_API_URL") or serve_json(stand_in_readings, "/readings")
     folder = output_dir()
     database = os.path.join(folder, "weather.sqlite")
-    _LOGGER.info("Polling %s into %s (table readings)", url, database)
+    dead_letters = os.path.join(folder, "weather-dead-letters.jsonl")
+    _LOGGER.info("Polling %s into %s (table readings); dead letters in %s", url, database, dead_letters)
     link = Link(HttpInlet(url, timeout=10),
-                SqliteOutlet(database, "readings"),
-                interval=10, tags="weather",
-                processors=[DeadLetters(os.path.join(folder, "weather-dead-letters.jsonl")), stamp])
+                ReadingsTable(database, "readings", timeout=1),
+                interval=10, tags="weather", processors=[stamp],
+                retry=Retry(first_delay=1, max_delay=60),
+                dead_letter=FileOutlet(dead_letters, processors=[as_json_line]))
     return SchedulePlanner(link)

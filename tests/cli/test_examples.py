@@ -38,8 +38,9 @@ def _check_http_to_sqlite(workdir, runs=1):
     dead = [json.loads(line) for line in
             (workdir / "weather-dead-letters.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(dead) == runs
-    assert dead[0] == {"payload": {"station": "Bergen", "celsius": "sensor offline"},
-                       "reason": "celsius is not a number"}
+    assert {key: dead[0]["payload"][key] for key in ("station", "celsius")} == \
+        {"station": "Bergen", "celsius": "sensor offline"}
+    assert (dead[0]["reason"], dead[0]["detail"]) == ("rejected", "celsius is not a number")
 
 
 def test_http_to_sqlite_stores_three_readings_and_dead_letters_the_broken_one(tmp_path):
@@ -50,6 +51,31 @@ def test_http_to_sqlite_stores_three_readings_and_dead_letters_the_broken_one(tm
     result = _run_example("examples.http_to_sqlite:planner", tmp_path)
     assert result.returncode == 0, result.stderr
     _check_http_to_sqlite(tmp_path, runs=2)
+
+
+def test_http_to_sqlite_retries_while_the_database_is_locked(tmp_path):
+    """The first push fails (another writer holds the database): the batch is retried and stored."""
+    database = tmp_path / "weather.sqlite"
+    blocker = sqlite3.connect(str(database), isolation_level=None)
+    blocker.execute("CREATE TABLE readings (station, celsius, fetched_at)")
+    blocker.execute("BEGIN EXCLUSIVE")
+    env = dict(os.environ, DATABAY_EXAMPLES_DIR=str(tmp_path))
+    env.pop("WEATHER_API_URL", None)
+    command = [sys.executable, "-m", "databay", "run", "examples.http_to_sqlite:planner", "--for", "8"]
+    seen = []
+    with subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            for line in process.stderr:  # the failed push is reported as waiting for a retry
+                seen.append(line)
+                if "retry" in line.lower():
+                    break
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        seen.extend(process.stderr)
+        assert process.wait(timeout=60) == 0, "".join(seen)
+    assert "database is locked" in "".join(seen)
+    _check_http_to_sqlite(tmp_path)
 
 
 def test_http_to_sqlite_from_a_fresh_copy_needs_nothing_but_python(tmp_path):
@@ -82,7 +108,7 @@ def test_tail_to_csv_writes_every_line_of_the_sample_log(tmp_path):
 
 
 def test_tail_to_csv_follows_lines_added_later_and_skips_garbage(tmp_path):
-    """With ACCESS_LOG set: only complete lines are read; a line that does not parse is logged and skipped."""
+    """ACCESS_LOG: complete lines only, garbage logged and skipped, and a restart resumes where it stopped."""
     log = tmp_path / "mine.log"
     log.write_text('1.2.3.4 - - [30/Nov/2026:05:00:00 +0000] "GET /a HTTP/1.1" 200 5\n'
                    "not a log line\n"
@@ -97,6 +123,14 @@ def test_tail_to_csv_follows_lines_added_later_and_skips_garbage(tmp_path):
         rows = list(csv.DictReader(handle))
     assert [(row["path"], row["status"], row["bytes"]) for row in rows] == [("/a", "200", "5"),
                                                                             ("/b", "500", "0")]
+    with open(log, "a", encoding="utf-8") as more:  # the half line gets its end, one more line follows
+        more.write(' HTTP/1.1" 200 7\n1.2.3.4 - - [30/Nov/2026:05:00:03 +0000] "GET /d HTTP/1.1" 201 9\n')
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "requests.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    # the restart resumed after the last delivered line: nothing twice, the completed half line once
+    assert [row["path"] for row in rows] == ["/a", "/b", "/half", "/d"]
 
 
 def _postgres_dsn():
