@@ -8,6 +8,9 @@ cost of sharding shows next to the single-process figure::
     python benchmarks/distributed.py                  # 2 × 10,000 links, 30 s window
     python benchmarks/distributed.py --links 2000 --seconds 10   # quicker
 
+It then SIGKILLs one shard of a small run ``--kills`` times (default 3) and
+prints how long each restart took, until the shard's planner ran again.
+
 Needs the ray extra (pip install -e ".[ray]"). Nothing is asserted: the
 numbers are printed (``--json`` for one JSON line) and the target (≥ 99 % of
 slots kept) is shown next to them.
@@ -62,13 +65,14 @@ def ray_processes_rss():
     return total
 
 
-def kept_slots(out_dir, interval, window):
-    """(kept, due) slots over every link whose report is in ``out_dir``, inside ``window``."""
+def kept_slots(out_dir, interval, window, shard=None):
+    """(kept, due) slots of the links reported in ``out_dir`` (of one ``shard``), inside ``window``."""
     first = int(window[0] / interval) + 1
     last = int(window[1] / interval) - 1
     due = kept = 0
+    prefix = "slots-" if shard is None else "slots-%d-" % shard
     for name in os.listdir(out_dir):
-        if not name.startswith("slots-"):
+        if not name.startswith(prefix):
             continue
         with open(os.path.join(out_dir, name)) as handle:
             lines = handle.read().splitlines()
@@ -117,11 +121,50 @@ def sharded(links, interval, seconds, shards):
         "slots_due": due, "slots_kept": kept, "kept_pct": 100.0 * kept / due if due else None,
         "cluster_start_s": round(cluster_start, 2), "run_start_s": round(run_start, 2),
         "per_shard": [{"shard": index, "cpu_pct": round(100 * (a[0] - b[0]) / seconds, 1),
-                       "rss_mib": round(peak_rss, 1)}
+                       "rss_mib": round(peak_rss, 1),
+                       "kept_pct": _pct(*kept_slots(out_dir, interval, window, index))}
                       for index, (b, a, peak_rss) in enumerate(zip(before, after, peak))],
         "ray_cluster_rss_mib": round(cluster_rss, 1),
         "stopped": [final["state"] for final in finals],
     }
+
+
+def _pct(kept, due):
+    return round(100.0 * kept / due, 3) if due else None
+
+
+def restarts(kills, links=100, interval=1.0):
+    """Seconds from SIGKILL of shard 1's process until its planner runs again, ``kills`` times."""
+    import signal
+
+    import ray
+
+    from databay.distributed import ShardedRun
+
+    out_dir = tempfile.mkdtemp(prefix="databay-dist-kill-")
+    ray.init(num_cpus=2, include_dashboard=False, namespace="databay", log_to_driver=False,
+             configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": HERE}})
+    downtimes = []
+    try:
+        run = ShardedRun("distributed_links:build_links", shards=2, name="bench-kill",
+                         factory_kwargs={"out_dir": out_dir, "per_shard": links,
+                                         "interval": interval})
+        run.start()
+        for _ in range(kills):
+            time.sleep(2)
+            victim = run.status()["per_shard"][1]
+            os.kill(victim["pid"], signal.SIGKILL)
+            killed_at = time.time()
+            while True:
+                shard = run.status(timeout=1)["per_shard"][1]
+                if shard["state"] == "running" and shard["pid"] != victim["pid"]:
+                    break
+                time.sleep(0.01)
+            downtimes.append(round(shard["started_at"] - killed_at, 3))
+        run.stop(timeout=60)
+    finally:
+        ray.shutdown()
+    return downtimes
 
 
 def single_process_run(links, interval, seconds):
@@ -170,6 +213,8 @@ def main():
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window")
     parser.add_argument("--no-single", action="store_true", help="skip the one-process baseline")
+    parser.add_argument("--kills", type=int, default=3,
+                        help="SIGKILL a shard this many times in a separate small run (0: skip)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--single-process-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,6 +224,8 @@ def main():
     result = {"sharded": sharded(args.links, args.interval, args.seconds, args.shards)}
     if not args.no_single:
         result["single_process"] = single(args.links, args.interval, args.seconds)
+    if args.kills:
+        result["restart_seconds"] = restarts(args.kills)
     if args.json:
         print(json.dumps(result))
         return
@@ -189,13 +236,17 @@ def main():
     print("  slots kept: %d of %d = %.2f %% (target ≥ 99 %%)" % (s["slots_kept"], s["slots_due"],
                                                                  s["kept_pct"]))
     for shard in s["per_shard"]:
-        print("  shard %(shard)d: CPU %(cpu_pct).1f %% of a core, RSS %(rss_mib).0f MiB" % shard)
+        print("  shard %(shard)d: slots kept %(kept_pct).2f %%, CPU %(cpu_pct).1f %% of a core, "
+              "RSS %(rss_mib).0f MiB" % shard)
     print("  Ray's own processes: RSS %.0f MiB; shards stopped: %s" % (s["ray_cluster_rss_mib"],
                                                                       s["stopped"]))
     if "single_process" in result:
         p = result["single_process"]
         print("One process, %d links, no Ray: slots kept %.2f %%, CPU %.1f %% of a core, RSS %.0f MiB"
               % (p["links"], p["kept_pct"], p["cpu_pct"], p["rss_mib"]))
+    if "restart_seconds" in result:
+        print("SIGKILL of a shard (2 × 100 links): back after %s s"
+              % ", ".join("%.2f" % seconds for seconds in result["restart_seconds"]))
 
 
 if __name__ == "__main__":
