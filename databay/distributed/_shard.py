@@ -30,8 +30,10 @@ __all__ = ["Shard"]
 _LOGGER = get_logger("databay.distributed.Shard")
 
 # Shards never run a transfer at start: after a restart it would be an extra,
-# off-grid run of a slot the crashed process may already have run.
-_PLANNER_DEFAULTS = {"immediate_transfer": False}
+# off-grid run of a slot the crashed process may already have run. And one
+# failing link is logged, not allowed to stop the thousands of others of its
+# shard (planner_kwargs={"ignore_exceptions": False} asks for that).
+_PLANNER_DEFAULTS = {"immediate_transfer": False, "ignore_exceptions": True}
 
 
 class Shard:

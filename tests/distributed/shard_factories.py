@@ -145,3 +145,17 @@ def duplicate_keys(shard, nshards):
 
 def broken(shard, nshards):
     raise RuntimeError("the factory of shard %d cannot reach its database" % shard)
+
+
+class _FailingInlet(Inlet):
+    def pull(self, update):
+        raise RuntimeError("source down")
+
+
+def one_failing_link(shard, nshards, interval=0.05):
+    """Three links; ``bad`` fails every pull."""
+    from databay.inlets import NullInlet
+    from databay.outlets import NullOutlet
+
+    return [Link(_FailingInlet(), NullOutlet(), interval=interval, key="bad"),
+            *[Link(NullInlet(), NullOutlet(), interval=interval, key="good-%d" % n) for n in range(2)]]

@@ -180,8 +180,8 @@ def test_status_and_stop_before_start_are_refused():
 
 # -- Shard, in this process ---------------------------------------------------
 
-def _spec(factory, nshards=2, **factory_kwargs):
-    return RunSpec("unit", factory, nshards, factory_kwargs, {}, False, -1)
+def _spec(factory, nshards=2, planner_kwargs=None, **factory_kwargs):
+    return RunSpec("unit", factory, nshards, factory_kwargs, planner_kwargs or {}, False, -1)
 
 
 def test_shard_keeps_only_its_own_links_and_runs_them(tmp_path):
@@ -243,3 +243,33 @@ def test_shard_refuses_duplicate_keys():
 def test_shard_refuses_a_missing_factory():
     with pytest.raises(ShardError, match=r"No module named 'no_such_module'"):
         Shard(_spec("no_such_module:build"), 0).start()
+
+
+def test_a_failing_link_does_not_stop_its_shard():
+    """Shards default to ignore_exceptions=True: the other links keep running."""
+    shard = Shard(_spec("shard_factories:one_failing_link", nshards=1), 0)
+    shard.start(timeout=60)
+    try:
+        deadline = time.monotonic() + 30
+        while shard.status()["failed_transfers"] < 5 or shard.status()["transfers"] < 20:
+            assert time.monotonic() < deadline, shard.status()
+            time.sleep(0.05)
+        assert shard.status()["state"] == "running"
+    finally:
+        assert shard.stop(timeout=30)["state"] == "stopped"
+
+
+def test_ignore_exceptions_false_stops_the_shard_and_says_why():
+    shard = Shard(_spec("shard_factories:one_failing_link", nshards=1,
+                        planner_kwargs={"ignore_exceptions": False}), 0)
+    try:
+        shard.start(timeout=60)
+    except ShardError as error:  # the planner may stop before start() saw it running
+        assert "source down" in repr(error.__cause__)
+        return
+    deadline = time.monotonic() + 30
+    while shard.status()["state"] != "failed":
+        assert time.monotonic() < deadline, shard.status()
+        time.sleep(0.05)
+    assert "source down" in shard.status()["error"]
+    shard.stop(timeout=30)
