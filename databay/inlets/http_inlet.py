@@ -152,11 +152,28 @@ class HttpInlet(Inlet):
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         _LOGGER.debug("%s GET %s", update, shown)
         request = _request(url, self.headers)
-        opener = _opener(self._context, self.secrets)
+        watchdog = _Watchdog()
+        opener = _opener(self._context, self.secrets, watchdog)
+        timer = None
+        if self.timeout is not None:  # a backstop: slow headers or handshakes end at the deadline
+            import threading
+
+            timer = threading.Timer(self.timeout, watchdog.fire)
+            timer.name = "databay-HttpInlet-deadline"
+            timer.daemon = True
+            timer.start()
         try:
-            with opener.open(request, timeout=self.timeout) as response:
-                body = self._read(response, shown, deadline)
-                charset = response.headers.get_content_charset() or "utf-8"
+            try:
+                with opener.open(request, timeout=self.timeout) as response:
+                    body = self._read(response, shown, deadline)
+                    charset = response.headers.get_content_charset() or "utf-8"
+            except Exception:
+                if watchdog.fired:  # whatever the shut-down socket raised
+                    raise TimeoutError("timed out") from None
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
         except urllib.error.HTTPError as error:
             try:
                 detail = error.read(_ERROR_BODY_LIMIT) if error.fp is not None else b""
@@ -324,10 +341,75 @@ def _origin(url: str) -> Tuple[str, str, Optional[int]]:
     return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
-def _opener(context: Any, secrets: Tuple[str, ...]) -> Any:
+class _Watchdog:
+    """Shuts down the sockets of one pull once its deadline passes (``fire``), so a server
+    that drips its headers or handshake cannot hold the pull past the deadline."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.fired = False
+        self._sockets: List[Any] = []
+        self._lock = threading.Lock()
+
+    def watch(self, sock: Any) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if not self.fired:
+                return
+        self._shut(sock)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: Any) -> None:
+        import socket
+
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed, or detached by the TLS wrapper
+            pass
+
+
+def _opener(context: Any, secrets: Tuple[str, ...], watchdog: _Watchdog) -> Any:
     """An opener speaking only http and https (no file:, ftp: or data: via redirects)
-    whose redirects drop the secret headers when they leave the origin."""
+    whose redirects drop the secret headers when they leave the origin, and whose
+    connections report their sockets to ``watchdog``."""
+    import http.client
+    import socket
     import urllib.request as request
+
+    def create_connection(*args: Any, **kwargs: Any) -> Any:
+        sock = socket.create_connection(*args, **kwargs)
+        watchdog.watch(sock)
+        return sock
+
+    class Plain(http.client.HTTPConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = create_connection
+
+    class Secure(http.client.HTTPSConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = create_connection
+
+        def connect(self) -> None:
+            super().connect()
+            watchdog.watch(self.sock)  # the TLS socket replaces the plain one
+
+    class PlainHandler(request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(Plain, req)
+
+    class SecureHandler(request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(Secure, req, context=context)
 
     class OriginRedirects(request.HTTPRedirectHandler):
         def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
@@ -341,8 +423,8 @@ def _opener(context: Any, secrets: Tuple[str, ...]) -> Any:
             return new
 
     opener = request.OpenerDirector()
-    for handler in (request.ProxyHandler(), request.UnknownHandler(), request.HTTPHandler(),
-                    request.HTTPSHandler(context=context), request.HTTPDefaultErrorHandler(),
+    for handler in (request.ProxyHandler(), request.UnknownHandler(), PlainHandler(),
+                    SecureHandler(context=context), request.HTTPDefaultErrorHandler(),
                     OriginRedirects(), request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener

@@ -45,6 +45,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b" ")
                 self.wfile.flush()
             return None
+        if path == "/drip-headers":  # the status line and headers, one byte every 0.25 s
+            self.close_connection = True
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" * 4:
+                if self.server.stop.wait(0.25):
+                    return None
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            return None
         if path == "/huge-declared":
             self.send_response(200)
             self.send_header("Content-Length", str(1_500_000_000))
@@ -198,6 +206,17 @@ def test_slow_drip_body_respects_the_total_deadline(servers, update):
     with pytest.raises(TimeoutError, match="/drip"):
         inlet.pull(update)
     assert time.monotonic() - started < 6
+
+
+def test_slow_drip_headers_respect_the_total_deadline(servers, update, tls_server):
+    """A server dripping its status line and headers (each byte well within the per-read
+    timeout) is cut at timeout=1 too, over http and https."""
+    for url, cert in ((servers[0], None), tls_server):
+        inlet = HttpInlet(url + "/drip-headers", timeout=1, cacert=cert)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="/drip-headers"):
+            inlet.pull(update)
+        assert time.monotonic() - started < 6
 
 
 def test_oversized_declared_body_is_refused_without_reading(servers, update):
