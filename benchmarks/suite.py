@@ -459,17 +459,33 @@ def wpg():
     outlet.try_start()
     try:
         outlet.push(batches[0], update)  # creates the table: not timed
+        server = backend_cpu(outlet._connection.info.backend_pid)
         t, cpu = time.perf_counter(), time.process_time()
         for batch in batches[1:]:
             outlet.push(batch, update)
         elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
+        server = backend_cpu(outlet._connection.info.backend_pid) - server
     finally:
         outlet.try_shutdown()
         with psycopg.connect(dsn, autocommit=True) as connection:
             rows = connection.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
             connection.execute('DROP TABLE "%s"' % table)
-    return {'rows_per_s': pushes * size / elapsed, 'seconds': elapsed, 'push_rows': size,
-            'client_cpu_us_per_row': cpu / (pushes * size) * 1e6, 'rows_written': rows}, {}
+    rows_sent = pushes * size
+    return {'rows_per_s': rows_sent / elapsed, 'seconds': elapsed, 'push_rows': size,
+            'client_cpu_us_per_row': cpu / rows_sent * 1e6,
+            'server_cpu_us_per_row': server / rows_sent * 1e6 if server >= 0 else None,
+            'rows_per_cpu_s': rows_sent / (cpu + server) if server >= 0 else None,
+            'rows_written': rows}, {}
+
+
+def backend_cpu(pid):
+    """CPU seconds (user + system) of a local server process so far; -1 if not readable."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    except (OSError, ValueError, IndexError):
+        return -1.0
 
 
 WORKLOADS = {
