@@ -250,7 +250,12 @@ def private_server(psycopg):
                     ".databay-test-postgres (scripts/setup.d/postgres.sh)")
     import pwd
 
-    postgres = pwd.getpwnam("postgres")
+    try:
+        postgres = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no 'postgres' user to run a private PostgreSQL server as")
+    if shutil.which("runuser") is None:
+        pytest.skip("runuser is needed to run a private PostgreSQL server as 'postgres'")
     home = tempfile.mkdtemp(prefix="databay-pg-", dir="/var/tmp")
     os.chown(home, postgres.pw_uid, postgres.pw_gid)
     data = os.path.join(home, "data")
