@@ -236,7 +236,7 @@ class HttpInlet(Inlet):
                 if remaining <= 0:
                     raise TimeoutError("GET %s timed out after %s s (%d bytes of the body read)"
                                        % (shown, self.timeout, total))
-                if sock is not None:
+                if sock is not None and not response.isclosed():  # closed once the body is read
                     sock.settimeout(remaining)
             chunk = response.read1(_CHUNK)
             if not chunk:
