@@ -8,6 +8,7 @@ process, the shard comes back by itself, with its links rebuilt by the factory.
 
 from __future__ import annotations
 
+import os
 import traceback
 
 from .._log import get_logger
@@ -117,7 +118,13 @@ class RayBackend(Backend):
             _import_ray().shutdown()
 
     def launch(self, spec: RunSpec) -> ShardGroup:
+        started_cluster = not _import_ray().is_initialized() and self.address is None and \
+            not os.environ.get("RAY_ADDRESS")
         ray = self._connect(None)
+        if spec.detached and started_cluster:
+            _LOGGER.warning("Run %r is detached, but its Ray cluster was started by this process "
+                            "and ends with it; start a lasting one with 'ray start --head' and "
+                            "pass RayBackend(address='auto')", spec.name)
         remote_class = ray.remote(ShardActor)
         actors: List[Any] = []
         try:
