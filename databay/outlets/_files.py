@@ -269,6 +269,7 @@ class FileTransaction:
     def _open(self, target: Target, flags: int) -> int:
         flags |= _CLOEXEC | (_NOFOLLOW if target.confined else 0)
         if not _HAS_DIR_FD:
+            self._directory(target)  # creates the missing directories
             return os.open(target.path, flags, 0o666)
         try:
             return os.open(target.name, flags, 0o666, dir_fd=self._directory(target))
@@ -282,13 +283,9 @@ class FileTransaction:
         fd = self._dirs.get(target.path)
         if fd is not None:
             return fd
-        if not target.confined:
-            os.makedirs(target.base, exist_ok=True)
-        elif not os.path.isdir(target.base):
-            os.makedirs(target.base, exist_ok=True)
-        if not _HAS_DIR_FD:
-            if target.confined:  # the path check alone: no descriptor-relative calls here
-                os.makedirs(os.path.dirname(target.path), exist_ok=True)
+        os.makedirs(target.base, exist_ok=True)  # the file's directory, or base_dir itself
+        if not _HAS_DIR_FD:  # confinement rests on the path check alone here
+            os.makedirs(os.path.dirname(target.path), exist_ok=True)
             return -1
         fd = os.open(target.base, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
         try:

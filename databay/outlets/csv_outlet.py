@@ -26,10 +26,17 @@ _MISSING = object()  # a key no payload has: its column is filled with ''
 class CsvOutlet(Outlet):
     """Writes each record's dict payload as one CSV row.
 
-    Each target file is opened once per push. A new or empty file gets a
-    header first. Mode ``'w'`` truncates the file once per push, so it then
-    holds a header and exactly that push's rows (if any record of the push
-    asks ``'w'`` for a file, the file is truncated).
+    A new or empty file gets a header first. Mode ``'w'`` replaces the file
+    once per push, so it then holds a header and exactly that push's rows (if
+    any record of the push asks ``'w'`` for a file, the file is replaced).
+
+    **All or nothing** as for :class:`~databay.outlets.FileOutlet`: every row
+    is encoded first, ``'w'`` and column additions go through a temporary
+    file and an atomic rename, failed appends are truncated back, and writers
+    of one file in this process take turns through one lock per file, so a
+    rewrite never drops another writer's rows. **Reads back what it writes:**
+    a cell or column name longer than ``csv.field_size_limit()`` (or holding
+    NUL) is refused before anything is written.
 
     Columns (records with different keys never misalign): a file's header is
     the union of every key written to it, in first-seen order. A record
@@ -53,18 +60,18 @@ class CsvOutlet(Outlet):
         default_file_mode: ``'a'`` (default) or ``'w'``.
         processors: outlet processors, as for every :class:`~databay.outlet.Outlet`.
         encoding: text encoding of the files (default ``'utf-8'``).
-        base_dir: if given, every path (default and metadata) is taken relative
-            to this directory and must resolve inside it: ``..``, absolute paths
-            elsewhere and symlinks pointing out are refused with ValueError and
-            nothing of the push is written.
+        base_dir: as for :class:`~databay.outlets.FileOutlet`: paths stay
+            inside it, symlinks under it are never followed, without a race.
         escape_formulas: neutralise spreadsheet formula injection: a header or
             text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
             return is written with a leading ``'``. Numbers (int, float) are
             never changed, but text such as ``'-5'`` is.
 
     Raises:
-        TypeError/ValueError: an argument (or, at push, a payload or a
-            metadata value) is invalid; nothing of that push is written.
+        TypeError/ValueError: an argument (or, at push, a payload, a metadata
+            value or an oversize or unencodable cell) is invalid; nothing of
+            that push is written.
+        OSError: (push) the system refused a write; nothing of that push stays written.
     """
 
     CSV_FILE = MetadataKey("CsvOutlet.CSV_FILE")

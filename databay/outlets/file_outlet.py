@@ -21,12 +21,18 @@ __all__ = ["FileOutlet"]
 class FileOutlet(Outlet):
     """Writes ``str(record.payload)`` plus a newline per record to a text file.
 
-    Records choose their file through metadata; each target file is opened
-    once per push and its records are written in order. Mode ``'w'`` truncates
-    the file once per push, so the file then holds exactly that push's records
-    (if any record of the push asks ``'w'`` for a file, the file is truncated).
-    Records of one push for one file must agree on the encoding. Missing parent
-    directories are created. A push with no records for a file leaves it alone.
+    Records choose their file through metadata; each target file gets its
+    records in order. Mode ``'w'`` replaces the file once per push, so the file
+    then holds exactly that push's records (if any record of the push asks
+    ``'w'`` for a file, the file is replaced). Records of one push for one file
+    must agree on the encoding. Missing parent directories are created. A push
+    with no records for a file leaves it alone.
+
+    **All or nothing:** every line is encoded before anything is written;
+    ``'w'`` goes through a temporary file and an atomic rename, and appends
+    that fail (or that belong to a push whose other file failed) are
+    truncated back, so a push that raises has written nothing. Writers of one
+    file in this process take turns through one lock per file.
 
     Metadata keys (all optional, per record):
 
@@ -40,13 +46,17 @@ class FileOutlet(Outlet):
         default_encoding: encoding for records without ``FILE_ENCODING`` (default ``'utf-8'``).
         processors: outlet processors, as for every :class:`~databay.outlet.Outlet`.
         base_dir: if given, every path (default and metadata) is taken relative
-            to this directory and must resolve inside it: ``..``, absolute paths
-            elsewhere and symlinks pointing out are refused with ValueError and
-            nothing of the push is written.
+            to this directory and must stay inside it: ``..`` out, absolute paths
+            elsewhere and paths through a symlink are refused with ValueError and
+            nothing of the push is written. Files are opened relative to
+            directory descriptors with ``O_NOFOLLOW``, so a directory swapped for
+            a symlink meanwhile is refused too.
 
     Raises:
-        TypeError/ValueError: an argument (or, at push, a metadata value) is
-            invalid; nothing of that push is written.
+        TypeError/ValueError: an argument (or, at push, a metadata value, or a
+            line the encoding cannot represent) is invalid; nothing of that
+            push is written.
+        OSError: (push) the system refused a write; nothing of that push stays written.
     """
 
     FILEPATH = MetadataKey("FileOutlet.FILEPATH")

@@ -151,7 +151,7 @@ def test_cell_at_the_limit_reads_back(tmp_path, update):
 @pytest.mark.parametrize("outlet_class", [FileOutlet, CsvOutlet])
 def test_flipping_symlink_never_writes_outside_base_dir(tmp_path, update, outlet_class):
     """A thread flips base/sub between a real directory and a symlink to a directory
-    outside base_dir during 2,000 pushes: nothing is ever written outside."""
+    outside base_dir during 3,000 pushes: nothing is ever written outside."""
     base = tmp_path / "base"
     outside = tmp_path / "outside"
     base.mkdir()
@@ -189,7 +189,7 @@ def test_flipping_symlink_never_writes_outside_base_dir(tmp_path, update, outlet
     flipper.start()
     written = refused = 0
     try:
-        for number in range(2000):
+        for number in range(3000):
             try:
                 outlet.push([Record({"n": number}, {key: "sub/data.txt"})], update)
                 written += 1
@@ -200,4 +200,27 @@ def test_flipping_symlink_never_writes_outside_base_dir(tmp_path, update, outlet
         flipper.join(10)
     assert list(outside.iterdir()) == [], "records were written outside base_dir"
     assert flips[0] > 0 and written > 0
-    assert written + refused == 2000
+    assert written + refused == 3000
+
+
+def test_path_based_fallback_writes_all_or_nothing(tmp_path, update, monkeypatch):
+    """Where the system has no descriptor-relative calls (e.g. Windows) the same writes go
+    through paths: append, 'w' replacement, CSV widening and the rollback still work."""
+    from databay.outlets import _files
+
+    monkeypatch.setattr(_files, "_HAS_DIR_FD", False)
+    base = tmp_path / "base"
+    text = FileOutlet("sub/out.txt", base_dir=base)
+    text.push([Record("a")], update)
+    text.push([Record("b"), Record("c", {FileOutlet.FILE_MODE: "w"})], update)
+    assert (base / "sub" / "out.txt").read_text(encoding="utf-8") == "b\nc\n"
+    table = CsvOutlet(tmp_path / "t.csv")
+    table.push([Record({"a": 1})], update)
+    table.push([Record({"a": 2, "b": 3})], update)
+    assert _rows(tmp_path / "t.csv") == [["a", "b"], ["1", ""], ["2", "3"]]
+    if os.path.exists("/dev/full"):
+        with pytest.raises(OSError):
+            FileOutlet(tmp_path / "x.txt").push(
+                [Record("x"), Record("y", {FileOutlet.FILEPATH: "/dev/full"})], update)
+        assert not (tmp_path / "x.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base", "t.csv"]
