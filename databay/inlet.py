@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ._coroutines import is_coroutine_callable
+from ._coroutines import is_awaitable, is_coroutine_callable
 from ._lifecycle import Lifecycle, check_initialised
 from ._validation import check_mapping
 from .record import Record
@@ -92,6 +92,17 @@ class Inlet(Lifecycle, ABC):
                     for value in values]
         copy = self._record_metadata().copy  # one template per pull, a copy per record
         return [value if isinstance(value, Record) else Record(value, copy()) for value in values]
+
+    async def _pull(self, update: Update) -> List[Record]:
+        """Pull once and return the records: databay 0.3.0's private coroutine.
+
+        Kept because 0.3.0's own tests, which users copied into theirs, call
+        ``asyncio.run(inlet._pull(update))``. databay itself does not use it.
+        """
+        data = self.pull(update)
+        if is_awaitable(data):
+            data = await data
+        return self._to_records(data)
 
     def __repr__(self) -> str:
         metadata = getattr(self, "_metadata", None)

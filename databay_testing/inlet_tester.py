@@ -82,7 +82,9 @@ class InletTester(NodeTester):
 
     As in 0.3.0, a subclass may override ``test_pull`` (e.g. with a test of
     its own that does not reach the network); nothing else then pulls except
-    ``test_dont_read_metadata``.
+    ``test_dont_read_metadata``. Also as in 0.3.0, every inlet gets
+    :attr:`gmetadata` on top of its global metadata (in a new dict) for the
+    test, and ``self.inlet`` is the first inlet.
 
     Pulls happen for real: give ``get_inlet`` a test double of whatever the
     inlet reads from (a temp file, a local server).
@@ -98,9 +100,17 @@ class InletTester(NodeTester):
         raise NotImplementedError(f"implement {type(self).__name__}.get_inlet() "
                                   "to return the inlet(s) to test")
 
+    #: Global metadata every inlet gets on top of its own during a test, as in databay
+    #: 0.3.0 (whose subclasses check ``self.gmetadata.items() <= record.metadata.items()``).
+    gmetadata: Dict[str, Any] = {"global": "global"}
+
     def setUp(self) -> None:
         super().setUp()
+        self.gmetadata = dict(type(self).gmetadata)
         self.inlets: List[Inlet] = self._nodes(self.get_inlet(), Inlet)
+        for inlet in self.inlets:  # a new dict: the inlet's own metadata object is not changed
+            if "_metadata" in vars(inlet):  # (skipping super().__init__() is reported by each test)
+                inlet._metadata = {**inlet._metadata, **self.gmetadata}
         self.inlet: Inlet = self.inlets[0]  # as in databay 0.3.0
 
     # -- construction -----------------------------------------------------------

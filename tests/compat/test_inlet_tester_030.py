@@ -125,6 +125,43 @@ def test_subclass_calling_super_test_pull_runs_the_checks():
     assert "payload None" in output
 
 
+def test_030_style_test_pull_override_runs_as_written(text_file):
+    """An override written like 0.3.0's own test_pull body: a patched Update, on_start,
+    asyncio.run(self.inlet._pull(update)), and self.gmetadata in every record."""
+    module = textwrap.dedent("""
+        import asyncio
+        from unittest.mock import patch
+
+        from databay import Record
+        from databay.inlets import FileInlet
+        from databay.inlets.file_inlet import FileInletMode
+        from databay.misc import inlet_tester
+
+        class TestFileInlet(inlet_tester.InletTester):
+
+            def get_inlet(self):
+                return [FileInlet(PATH), FileInlet(PATH, read_mode=FileInletMode.FILE)]
+
+            @patch("databay.Update")
+            def test_pull(self, update):
+                self.inlet.on_start()
+                records = asyncio.run(self.inlet._pull(update))
+                self.inlet.on_shutdown()
+
+                self.assertIsInstance(records, (list))
+                self.assertTrue(records)
+                for record in records:
+                    self.assertIsInstance(record, Record)
+                    self.assertIsNotNone(record.payload)
+                    self.assertLessEqual(self.gmetadata.items(), record.metadata.items(),
+                                         'Global metadata should be contained in record.metadata')
+    """).replace("PATH", repr(str(text_file)))
+    namespace = {"__name__": "user_tests"}
+    exec(compile(module, "user_tests.py", "exec"), namespace)
+    result, output = run_case(namespace["TestFileInlet"])
+    assert result.wasSuccessful() and result.testsRun == 8, output
+
+
 @pytest.fixture
 def text_file(tmp_path):
     path = tmp_path / "lines.txt"

@@ -145,7 +145,7 @@ def test_inlet_building_records_by_hand_fails():
     """An inlet that builds Record(...) itself fails: its records lack the global metadata."""
     result, output = run(lambda: HandmadeRecordInlet(metadata={"source": "s"}))
     assert failed(result) == ["test_pull"], output
-    assert "lacks the global metadata ['source', 'databay_testing.global']" in output
+    assert "lacks the global metadata ['source', 'global', 'databay_testing.global']" in output
     assert "build records with self.new_record(payload, metadata)" in output
 
 
