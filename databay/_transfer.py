@@ -9,7 +9,7 @@ outcomes; :func:`run_sync` drives it on threads (no event loop at all) and
 
 from __future__ import annotations
 
-from ._concurrency import run_on_loop, run_on_threads
+from ._concurrency import run_on_loop, run_on_threads, run_on_threads_timed
 from ._coroutines import is_awaitable
 from ._log import get_logger
 from ._validation import check_processor_result, short_repr
@@ -57,7 +57,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
         _request_flush(link.processors, every_buffer=True)  # replayed records go out now
     else:
         inlets: List[Inlet] = link._inlets  # replaced, never mutated, by add/remove: a snapshot
-        outcomes = yield [(inlet.pull, (update,), inlet._uses_coroutine) for inlet in inlets], \
+        outcomes = yield [(inlet.pull, (update,), inlet._uses_coroutine, inlet) for inlet in inlets], \
             link.inlet_concurrency
         records = []
         for inlet, (ok, value) in zip(inlets, outcomes):
@@ -88,7 +88,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
             continue
         copy = link._copy_records
         if current is None:
-            outcomes = yield [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine)
+            outcomes = yield [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine, outlet)
                               for outlet in outlets], None
             for outlet, (ok, value) in zip(outlets, outcomes):
                 if not ok:
@@ -141,14 +141,16 @@ def _turns(link: Link, delivery: Any, current: Any, failures: _Failures, outlets
         steps = turn_steps(delivery, delivery.queue_for(outlet), outlet, batch, update, copy, flush,
                            current.low)
         if outlet._uses_coroutine:
-            calls.append((run_turn_async, (steps, outlet.push), True))
+            calls.append((run_turn_async, (steps, outlet.push), True, outlet))
         else:
-            calls.append((run_turn, (steps, outlet.push), False))
+            calls.append((run_turn, (steps, outlet.push), False, outlet))
     outcomes = yield calls, None
     for outlet, (ok, value) in zip(outlets, outcomes):
         if ok:
             delivery.absorb(current, value, failures)
-        else:
+        else:  # the turn itself failed: abandoned after a timeout, or a BaseException
+            if getattr(value, "abandoned", False):
+                current.abandoned = True
             failures.add("outlet", outlet, value)
 
 
@@ -157,7 +159,8 @@ def _dead_letter_stage(link: Link, delivery: Any, current: Any, failures: _Failu
     letters = delivery.dead_letters(current)
     current.dead = []
     outlet = delivery.dead_letter
-    outcomes = yield [(outlet._process_and_push, (letters, current.update), outlet._uses_coroutine)], None
+    outcomes = yield [(outlet._process_and_push, (letters, current.update), outlet._uses_coroutine,
+                       outlet)], None
     ok, value = outcomes[0]
     if ok:
         note(link, "dead_lettered", len(letters))
@@ -167,26 +170,52 @@ def _dead_letter_stage(link: Link, delivery: Any, current: Any, failures: _Failu
     failures.add("dead letter", outlet, value)
 
 
-def run_sync(steps: Steps) -> None:
-    """Drive ``steps`` with plain calls and threads; no event loop is created."""
+def run_sync(steps: Steps, timeout: Optional[float] = None, link: Optional[Link] = None,
+             update: Any = None, deadline: Optional[float] = None) -> None:
+    """Drive ``steps`` with plain calls and threads; no event loop is created.
+
+    ``timeout`` limits each node call (see :func:`run_on_threads_timed`);
+    ``deadline`` (``time.monotonic()``) shortens it so the whole run ends by then.
+    """
     outcomes: Any = None
     while True:
         try:
             calls, limit = steps.send(outcomes)
         except StopIteration:
             return
-        outcomes = run_on_threads(calls, limit)
+        if timeout is None and deadline is None:
+            outcomes = run_on_threads(calls, limit)
+        else:
+            assert link is not None
+            outcomes = run_on_threads_timed(calls, limit, _limit(timeout, deadline), link._abandoned,
+                                            update)
 
 
-async def run_async(steps: Steps) -> None:
-    """Drive ``steps`` on the running event loop."""
+async def run_async(steps: Steps, timeout: Optional[float] = None, link: Optional[Link] = None,
+                    update: Any = None, deadline: Optional[float] = None) -> None:
+    """Drive ``steps`` on the running event loop (same arguments as :func:`run_sync`)."""
     outcomes: Any = None
     while True:
         try:
             calls, limit = steps.send(outcomes)
         except StopIteration:
             return
-        outcomes = await run_on_loop(calls, limit)
+        if timeout is None and deadline is None:
+            outcomes = await run_on_loop(calls, limit)
+        else:
+            assert link is not None
+            outcomes = await run_on_loop(calls, limit, _limit(timeout, deadline), link._abandoned, update)
+
+
+def _limit(timeout: Optional[float], deadline: Optional[float]) -> float:
+    """The time one node call may take now: ``timeout``, cut to what is left before ``deadline``."""
+    if deadline is None:
+        assert timeout is not None
+        return timeout
+    import time
+
+    left = max(deadline - time.monotonic(), 0.001)
+    return left if timeout is None else min(timeout, left)
 
 
 def is_flushable(processor: Callable) -> bool:

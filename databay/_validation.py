@@ -153,3 +153,17 @@ def check_retry(value: Any, outlets: List[Any]) -> Any:
             raise TypeError("retry=%r: %r for %r is not a Retry; accepted: %s"
                             % (value, policy, outlet, accepted))
     return dict(value)
+
+
+def check_timeout(name: str, value: Any) -> Any:
+    """Return ``value`` if it is None or a number of seconds > 0 that a thread can wait for."""
+    if value is None:
+        return None
+    import threading
+
+    accepted = "None or a number of seconds > 0 and <= %g" % threading.TIMEOUT_MAX
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("%s=%r must be %s" % (name, value, accepted))
+    if not 0 < value <= threading.TIMEOUT_MAX:  # also refuses NaN
+        raise ValueError("%s=%r must be %s" % (name, value, accepted))
+    return float(value)

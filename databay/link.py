@@ -13,6 +13,7 @@ from ._validation import (
     check_bool,
     check_positive_int,
     check_retry,
+    check_timeout,
     to_callables,
     to_list,
     to_seconds,
@@ -122,8 +123,13 @@ class Link:
         self._schedule = schedule
 
     def _init_timeout(self, timeout: Optional[float]) -> None:
-        """The limit of one node call, in seconds (None: no limit)."""
-        self._timeout = timeout
+        """The limit of one node call, in seconds (None: no limit; see :meth:`transfer`).
+
+        A planner sets ``_default_timeout`` (its own ``timeout=``) for links
+        whose own timeout is None.
+        """
+        self._timeout = check_timeout("timeout", timeout)
+        self._default_timeout: Optional[float] = None
 
     def _init_delivery(self, retry: Any, dead_letter: Any, journal: Any) -> None:
         """Delivery guarantees: retry queues, dead letters, the journal (see docs/delivery.md).
@@ -350,7 +356,7 @@ class Link:
         """
         self._run(flush=False)
 
-    def flush(self) -> bool:
+    def flush(self, timeout: Optional[float] = None) -> bool:
         """Deliver every record held by Buffers (link or outlet processors) and retry queues now.
 
         Runs one transfer that pulls nothing, asks each holding processor to
@@ -358,14 +364,25 @@ class Link:
         its backoff says (this is the final attempt planners make at shutdown).
         A journal left by an earlier run is replayed first. Returns whether
         anything was held.
+
+        Args:
+            timeout: seconds this may take at most (None: no limit beyond the
+                link's node-call timeout); a node call still running then is
+                abandoned like a timed-out one. What is left stays queued:
+                :meth:`on_shutdown` keeps it in the journal or counts it as lost.
         """
+        deadline = None
+        if timeout is not None:
+            import time
+
+            deadline = time.monotonic() + check_timeout("timeout", timeout)
         delivery = self._delivery
         queued = delivery is not None and (delivery.replay_pending or
                                            any(q.entries for q in delivery.live_queues()))
         if not (queued or any(holds_records(p) for p in self.processors) or
                 any(holds_records(p) for outlet in self._outlets for p in outlet.processors)):
             return False
-        self._run(flush=True)
+        self._run(flush=True, deadline=deadline)
         return True
 
     @property
@@ -382,21 +399,27 @@ class Link:
         due = [queue.next_attempt for queue in delivery.live_queues() if queue.entries]
         return min(due) if due else None
 
-    def _run(self, flush: bool) -> None:
+    def _run(self, flush: bool, deadline: Optional[float] = None) -> None:
         delivery = self._delivery
         if delivery is not None and delivery.replay_pending:
             replay = delivery.take_replay()  # also restores journaled retry queues
             if replay[0]:
-                self._drive(transfer_steps(self, Update(self._tags, next(self._transfer_numbers)),
-                                           replay=replay))
+                update = Update(self._tags, next(self._transfer_numbers))
+                self._drive(transfer_steps(self, update, replay=replay), update, deadline)
         update = Update(self._tags, next(self._transfer_numbers))
-        self._drive(transfer_steps(self, update, flush=flush))
+        self._drive(transfer_steps(self, update, flush=flush), update, deadline)
 
-    def _drive(self, steps: Any) -> None:
-        if self._needs_loop:
-            self._loop_runner.run(run_async(steps))
+    def _drive(self, steps: Any, update: Any = None, deadline: Optional[float] = None) -> None:
+        timeout = self._timeout if self._timeout is not None else self._default_timeout
+        if timeout is None and deadline is None:  # the common case: no clock, no extra thread
+            if self._needs_loop:
+                self._loop_runner.run(run_async(steps))
+            else:
+                run_sync(steps)
+        elif self._needs_loop:
+            self._loop_runner.run(run_async(steps, timeout, self, update, deadline))
         else:
-            run_sync(steps)
+            run_sync(steps, timeout, self, update, deadline)
 
     def on_start(self) -> None:
         """Start every inlet and outlet (and the dead letter) that is not active yet (``try_start``).
