@@ -488,6 +488,52 @@ def backend_cpu(pid):
         return -1.0
 
 
+# --------------------------------------------------------------------------- delivery (issue 12)
+# Healthy-path cost of Link(retry=...) and the journal's throughput. Ours only:
+# databay 0.3.0 has neither; its runs report "skipped".
+
+def wretry():
+    """Healthy path: us per transfer of a link with retry= vs the same link without (ratio)."""
+    try:
+        from databay import Retry
+    except ImportError as error:
+        return {}, {'skipped': 'needs databay 0.4+: %s' % error}
+    plain = Link(IntInlet(), NoopOutlet(), interval=1)
+    retried = Link(IntInlet(), NoopOutlet(), interval=1, retry=Retry())
+    rounds = 3 if QUICK else 15
+    seconds = 0.02 if QUICK else 0.2
+    ratios, plain_us, retry_us = [], [], []
+    for _ in range(rounds):  # interleaved, so both see the same machine load
+        a = statistics.median(time_calls(plain.transfer, seconds, 5, warmup=20, batch=100))
+        b = statistics.median(time_calls(retried.transfer, seconds, 5, warmup=20, batch=100))
+        plain_us.append(a * 1e6)
+        retry_us.append(b * 1e6)
+        ratios.append(b / a)
+    return {'retry_over_plain': statistics.median(ratios),
+            'us_per_transfer_plain': statistics.median(plain_us),
+            'us_per_transfer_retry': statistics.median(retry_us)}, {}
+
+
+def wjournal():
+    """Journal throughput: records/s through Link(journal=...) in pulls of 100 records."""
+    if IS_030:
+        return {}, {'skipped': 'needs databay 0.4+ (Link(journal=...))'}
+    rows = [{'id': i, 'name': f'item-{i}', 'value': i * 0.5} for i in range(100)]
+    with tempfile.TemporaryDirectory() as directory:
+        link = Link(RowsInlet(rows), NoopOutlet(), interval=1,
+                    journal=os.path.join(directory, 'journal.sqlite'), copy_records=False)
+        plain = Link(RowsInlet(rows), NoopOutlet(), interval=1, copy_records=False)
+        link.on_start()
+        try:
+            d = time_calls(link.transfer, 0.1 if QUICK else 3.0, 5, warmup=20, batch=50)
+            base = time_calls(plain.transfer, 0.1 if QUICK else 1.0, 5, warmup=20, batch=50)
+        finally:
+            link.on_shutdown()
+    return {'records_per_s': 100 / statistics.median(d),
+            'records_per_s_without_journal': 100 / statistics.median(base),
+            'us_per_batch_of_100': statistics.median(d) * 1e6}, {}
+
+
 WORKLOADS = {
     'W1': w1,
     'W1b': w1b,
@@ -502,6 +548,8 @@ WORKLOADS = {
     'W7': w7,
     'W8': w8,
     'WPG': wpg,
+    'WRETRY': wretry,
+    'WJOURNAL': wjournal,
 }
 
 

@@ -122,6 +122,7 @@ class Delivery:
         self.journal: Optional[Journal] = None
         self.name = ""
         self.queues: Dict[int, Optional[OutletQueue]] = {}  # id(outlet) -> its queue (None: no retry)
+        self.live: List[OutletQueue] = []  # the queues that exist
         self.clock = time.monotonic
         self.since: Dict[Any, Tuple[Any, int, Optional[int]]] = {}  # holder -> (holder, transfer, row)
         self.acks: Deque[Tuple[int, List[Inlet], Any]] = collections.deque()
@@ -148,11 +149,12 @@ class Delivery:
             index = next(i for i, other in enumerate(self.link._outlets) if other is outlet)
             queue = OutletQueue(outlet, policy, "%d:%s" % (index, type(outlet).__qualname__))
             queue.journaled = self.journal_path is not None
+            self.live = self.live + [queue]  # replaced, never mutated: readers need no lock
         self.queues[id(outlet)] = queue
         return queue
 
     def live_queues(self) -> List[OutletQueue]:
-        return [queue for queue in self.queues.values() if queue is not None]
+        return self.live
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -194,7 +196,7 @@ class Delivery:
 
     def take_replay(self) -> Tuple[List[Record], List[int]]:
         """Records the journal still holds from an earlier run, and their rows; restores retry queues."""
-        from ._journal import load
+        from ._journal import load_batch, load_records
 
         self.replay_pending = False
         assert self.journal is not None
@@ -202,7 +204,7 @@ class Delivery:
         records: List[Record] = []
         rows = []
         for row, blob in pulled:
-            records.extend(load(blob))
+            records.extend(load_records(blob))
             rows.append(row)
         if rows:
             self.row_high = max(self.row_high, rows[-1])
@@ -213,7 +215,7 @@ class Delivery:
             if queue is None:
                 stranded += 1
                 continue
-            update, batch = load(blob)
+            update, batch = load_batch(blob)
             queue.entries.append(Entry(batch, update, attempts, 0, journal_id=row))
             queue.pending += len(batch)
         if stranded:
@@ -239,10 +241,10 @@ class Delivery:
             if replayed_rows:
                 current.rows = list(replayed_rows)
             elif records:
-                from ._journal import dump
+                from ._journal import dump_records
 
                 try:
-                    row = journal.append(self.name, dump(records))
+                    row = journal.append(self.name, dump_records(records))
                 except Exception as error:  # noqa: BLE001 - e.g. a payload pickle cannot handle
                     failures.add("journal", journal.path, error)
                     pulled = []  # not safe: never acknowledged
@@ -284,6 +286,10 @@ class Delivery:
         """At the end of a pass: Buffers, journal, acknowledgements."""
         since = self.since
         link = self.link
+        if self.journal is None and not link._acks:  # nothing to account Buffers for
+            if current.lost and self.acks:
+                self.acks.clear()
+            return
         for processor in _flushable(link):
             if holds_records(processor):
                 if id(processor) not in since:
@@ -303,7 +309,7 @@ class Delivery:
             self._send_acks(current)
 
     def _settle_journal(self, current: Optional[Pass]) -> None:
-        from ._journal import dump
+        from ._journal import dump_batch
 
         assert self.journal is not None
         inserts: List[Tuple[Any, str, int, bytes]] = []
@@ -311,9 +317,9 @@ class Delivery:
         deletes: List[int] = []
         for queue in self.live_queues():
             with queue.lock:
-                inserts.extend((entry, queue.key, entry.attempts, dump((entry.update, entry.records)))
+                inserts.extend((entry, queue.key, entry.attempts, dump_batch(entry.update, entry.records))
                                for entry in queue.unjournaled if entry.journal_id is None and not entry.done)
-                rewrites.extend((entry.journal_id, entry.attempts, dump((entry.update, entry.records)))
+                rewrites.extend((entry.journal_id, entry.attempts, dump_batch(entry.update, entry.records))
                                 for entry in queue.rewritten if entry.journal_id is not None)
                 deletes.extend(queue.deleted)
                 queue.unjournaled, queue.rewritten, queue.deleted = [], [], []
@@ -339,6 +345,34 @@ class Delivery:
                 _acknowledge(self.link, inlet, update, None)
         if not acks:
             self.lost_from = None
+
+    def busy(self) -> bool:
+        """Whether a retry queue holds batches (a transfer then runs the full delivery pass)."""
+        for queue in self.live:
+            if queue.entries:
+                return True
+        return False
+
+    def push_failed(self, current: Pass, outlet: Outlet, processed: Optional[List[Record]],
+                    batch: List[Record], update: Update, error: BaseException, failures: Any) -> None:
+        """A push on the healthy path failed: what :func:`turn_steps` would have done after it.
+
+        ``processed`` is the batch as pushed, or None if the outlet's processors
+        failed before the push (then ``batch`` is refused, never retried).
+        """
+        turn = Turn(outlet)
+        uncopyable = getattr(error, "databay_uncopyable", None)
+        queue = self.queue_for(outlet)
+        if processed is None or uncopyable is not None or not isinstance(error, Exception):
+            turn.errors.append((error, update, False))  # a BaseException is raised by absorb
+            _give_up(self, turn, batch if uncopyable is None else uncopyable, "refused", repr(error),
+                     outlet, update)
+        elif queue is None:
+            _failed(self, turn, None, processed, update, error, outlet)
+        else:
+            with queue.lock:
+                _first_push_failed(self, queue, turn, processed, update, error, current.low, self.clock())
+        self.absorb(current, turn, failures)
 
     def due(self, queue: OutletQueue, now: float) -> bool:
         """Whether ``queue``'s retry is due at a transfer at ``now`` (up to one interval early)."""
@@ -436,19 +470,25 @@ def turn_steps(delivery: Delivery, queue: Optional[OutletQueue], outlet: Outlet,
             _enqueue(delivery, queue, Entry(processed, update, 0, origin), turn)
         return turn
     ok, value = yield processed, update
-    if ok:
-        return turn
-    if isinstance(value, RejectedRecords):
-        _rejected(delivery, turn, value, outlet, update)
-        return turn
+    if not ok:
+        _first_push_failed(delivery, queue, turn, processed, update, value, origin, now)
+    return turn
+
+
+def _first_push_failed(delivery: Delivery, queue: OutletQueue, turn: Turn, processed: List[Record],
+                       update: Any, error: BaseException, origin: int, now: float) -> None:
+    """The first push of ``processed`` failed: rejected records go, the batch waits in ``queue``."""
+    outlet = queue.outlet
+    if isinstance(error, RejectedRecords):
+        _rejected(delivery, turn, error, outlet, update)
+        return
     entry = Entry(processed, update, 1, origin)
-    turn.errors.append((value, update, True))
+    turn.errors.append((error, update, True))
     if _expired(queue, entry):
-        _give_up(delivery, turn, processed, "expired", "1 attempt: %r" % (value,), outlet, update)
-        return turn
+        _give_up(delivery, turn, processed, "expired", "1 attempt: %r" % (error,), outlet, update)
+        return
     _enqueue(delivery, queue, entry, turn)
     _backoff(delivery, queue, now)
-    return turn
 
 
 def _failed(delivery: Delivery, turn: Turn, queue: Optional[OutletQueue], records: List[Record],

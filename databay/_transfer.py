@@ -17,7 +17,7 @@ from .record import _copy_each_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Generator, List, Optional, Sequence, Tuple
+    from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
     from ._concurrency import Call, Outcome
     from .inlet import Inlet
@@ -48,6 +48,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
     """
     failures = _Failures(link, update)
     delivery = link._delivery if link._delivery is not None or not link._acks else link._ensure_delivery()
+    tracking = delivery is not None and (delivery.journal is not None or link._acks)
     pulled: List[Inlet] = []
     if flush:
         records: List[Record] = []
@@ -64,14 +65,18 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
             if ok:
                 try:
                     records.extend(inlet._to_records(value))
-                    if delivery is not None:
+                    if tracking:
                         pulled.append(inlet)
                     continue
                 except Exception as error:  # noqa: BLE001 - a broken new_record override
                     value = error
             failures.add("inlet", inlet, value)
-    current = None if delivery is None else \
-        delivery.begin(update, records, pulled, None if replay is None else replay[1], failures)
+    # A delivery pass tracks Buffers, queues, journal and acknowledgements; a link whose
+    # only options are retry / dead_letter and whose queues are empty (the healthy path)
+    # pushes like a plain link, and starts a pass only if a push fails.
+    current = None
+    if tracking or (delivery is not None and delivery.busy()):
+        current = delivery.begin(update, records, pulled, None if replay is None else replay[1], failures)
 
     if link.processors:
         records = _apply(failures, "processor", link.processors, records, check_processor_result)
@@ -87,12 +92,23 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
         if not outlets:
             continue
         copy = link._copy_records
-        if current is None:
+        if current is None and delivery is None:
             outcomes = yield [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine, outlet)
                               for outlet in outlets], None
             for outlet, (ok, value) in zip(outlets, outcomes):
                 if not ok:
                     _refused(link, failures, outlet, batch, update, value)
+        elif current is None:  # the healthy path of a retry / dead_letter link
+            assert delivery is not None
+            prepared: Dict[int, List[Record]] = {}  # id(outlet) -> its batch as pushed
+            outcomes = yield [(_deliver, (outlet, batch, update, copy, prepared), outlet._uses_coroutine,
+                               outlet) for outlet in outlets], None
+            for outlet, (ok, value) in zip(outlets, outcomes):
+                if not ok:
+                    if current is None:
+                        current = delivery.begin(update, [], [], None, failures)
+                    delivery.push_failed(current, outlet, prepared.get(id(outlet)), batch, update, value,
+                                         failures)
         else:
             yield from _turns(link, delivery, current, failures, outlets, batch, update, flush)
     if current is not None:
@@ -101,7 +117,8 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
         if current.dead:
             yield from _dead_letter_stage(link, delivery, current, failures)
         delivery.settle(current)
-    failures.raise_first()
+    if failures.first is not None:
+        failures.raise_first()
 
 
 def _refused(link: Link, failures: _Failures, outlet: Outlet, batch: List[Record], update: Update,
@@ -250,12 +267,16 @@ def _request_flush(processors: Sequence[Callable], every_buffer: bool = False) -
     return holding
 
 
-def _deliver(outlet: Outlet, batch: List[Record], update: Update, copy: bool) -> Any:
+def _deliver(outlet: Outlet, batch: List[Record], update: Update, copy: bool,
+             prepared: Optional[Dict[int, List[Record]]] = None) -> Any:
     """One outlet's share of a batch: :func:`prepare_batch`, then ``push``.
 
     Records that cannot be copied fail this call, after the others were pushed.
+    ``prepared`` receives the batch as pushed (a retry queue keeps it if the push fails).
     """
     batch, copy_error = prepare_batch(outlet, batch, update, copy)
+    if prepared is not None:
+        prepared[id(outlet)] = batch
     result = outlet.push(batch, update)
     if copy_error is None:
         return result

@@ -407,7 +407,12 @@ class Link:
                 update = Update(self._tags, next(self._transfer_numbers))
                 self._drive(transfer_steps(self, update, replay=replay), update, deadline)
         update = Update(self._tags, next(self._transfer_numbers))
-        self._drive(transfer_steps(self, update, flush=flush), update, deadline)
+        steps = transfer_steps(self, update, flush=flush)
+        if deadline is None and self._timeout is None and self._default_timeout is None \
+                and not self._needs_loop:  # the common case, without a call more than needed
+            run_sync(steps)
+        else:
+            self._drive(steps, update, deadline)
 
     def _drive(self, steps: Any, update: Any = None, deadline: Optional[float] = None) -> None:
         timeout = self._timeout if self._timeout is not None else self._default_timeout
