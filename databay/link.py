@@ -432,9 +432,9 @@ class Link:
         With a journal, opens it; what an earlier run left in it is replayed
         at the start of the first transfer (or flush).
         """
-        self._each_node("on_start", "try_start")
         if self._delivery is not None:
-            self._delivery.start()
+            self._delivery.start()  # first: a journal that cannot be opened leaves no node started
+        self._each_node("on_start", "try_start")
         self._running = True
 
     def on_shutdown(self, keep: Collection[int] = ()) -> None:

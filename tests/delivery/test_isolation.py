@@ -117,3 +117,32 @@ def test_real_booleans_are_accepted(parameter):
     for value in (True, False):
         link = Link(Counter(1), Sink(), 1, **{parameter: value})
         assert getattr(link, parameter) is value
+
+
+def test_rejected_records_without_options_are_counted_logged_and_not_raised(caplog):
+    """RejectedRecords is a verdict, not a failure: the rest counts as delivered, nothing is raised."""
+    from databay import RejectedRecords
+
+    class Picky(Outlet):
+        def __init__(self):
+            super().__init__()
+            self.payloads = []
+
+        def push(self, records, update):
+            self.payloads.extend(r.payload for r in records if r.payload != 2)
+            raise RejectedRecords([r for r in records if r.payload == 2], "two is bad")
+
+    picky = Picky()
+    link = Link(Counter(4), picky, 1, tags="rj")
+    link.transfer()  # no exception, although ignore_exceptions=False
+    assert picky.payloads == [0, 1, 3]
+    assert link.delivery_counts["rejected"] == 1 and link.delivery_counts["lost"] == 1
+    messages = [r.getMessage() for r in caplog.records if r.name == "databay.Link"]
+    assert any("1 record(s) rejected" in m and "rj.0" in m and "two is bad" in m for m in messages)
+
+
+def test_rejected_records_needs_a_list():
+    from databay import RejectedRecords
+
+    with pytest.raises(TypeError, match="records"):
+        RejectedRecords("x", "why")

@@ -99,14 +99,17 @@ def test_real_outlets_fail_for_a_while_and_recover_exactly_once_in_order(tmp_pat
     lines = FileOutlet(str(text))
     healthy = Recorder()
     inlet = Counter(3)
-    fast = Retry(first_delay=0, max_delay=0, jitter=0)
-    link = Link(inlet, [sqlite, lines, healthy], 1, retry=fast)
+    # backoff of 3 s on a 1 s grid: while a queue waits, new batches must queue behind it
+    link = Link(inlet, [sqlite, lines, healthy], 1, retry=Retry(first_delay=3, max_delay=3, jitter=0))
+    clock = FakeClock()
+    link._delivery.clock = clock
     locked = LockedDatabase(database)
     sqlite_connection = sqlite3.connect(database)
     sqlite_connection.execute("CREATE TABLE numbers (n)")
     sqlite_connection.close()
     text.parent.mkdir()
-    for number in range(16):
+    for number in range(20):
+        clock.now = float(number)
         if number == 2:
             locked.lock()
         if number == 8:
@@ -119,7 +122,7 @@ def test_real_outlets_fail_for_a_while_and_recover_exactly_once_in_order(tmp_pat
             text.with_suffix(".aside").rename(text)
         link.transfer()
         assert healthy.pushes[-1] == (number, list(range(3 * number, 3 * number + 3)))  # never waited
-    expected = list(range(48))
+    expected = list(range(60))
     assert _rows(database) == expected
     assert _lines(str(text)) == expected
     assert healthy.numbers == expected
