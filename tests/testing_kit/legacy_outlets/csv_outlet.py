@@ -6,8 +6,9 @@ import os
 import threading
 from collections.abc import Mapping
 
-from ._validation import check_dict_payload, check_encoding
 from databay import MetadataKey, Outlet
+
+from ._validation import check_dict_payload, check_encoding
 from ._files import Targets, check_base_dir, check_mode, check_path, make_parent, resolve
 
 TYPE_CHECKING = False

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from ._validation import check_encoding
 from databay import MetadataKey, Outlet
+
+from ._validation import check_encoding
 from ._files import Targets, check_base_dir, check_mode, check_path, make_parent, resolve
 
 TYPE_CHECKING = False
