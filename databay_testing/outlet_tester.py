@@ -7,7 +7,7 @@ import copy
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from databay import Link, Outlet, Record, Update
+from databay import Link, Outlet, Record, Update, errors
 
 from . import strategies
 from ._node_tester import NodeTester
@@ -17,7 +17,7 @@ from .oracle import _same, _short
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, List, Union
+    from typing import Any, Callable, List, Union
 
 __all__ = ["OutletTester"]
 
@@ -41,6 +41,18 @@ class OutletTester(NodeTester):
       included) across many transfers of generated batches and an empty one,
       whether ``push`` is ``def`` or ``async def``.
 
+    Opt-in, once you implement :meth:`read_back` (otherwise they skip):
+
+    - a push of adversarial records (:meth:`adversarial_record_lists`: lone
+      surrogates, NUL bytes, huge strings and keys, deep nesting, NaN and
+      infinities, integers beyond 64 bits, SQL- and formula-looking keys,
+      non-str keys) writes everything or nothing, and says which: a push that
+      raises left what the outlet stores unchanged (or wrote exactly the
+      records that ``RejectedRecords`` did not name), a push that returns
+      wrote every record;
+    - after any adversarial pushes, ordinary records
+      (:meth:`ordinary_record_lists`) are still accepted and written in full.
+
     Direct pushes happen between ``try_start()`` and ``try_shutdown()``; a
     coroutine push is awaited on one event loop kept for the whole test.
     """
@@ -58,6 +70,39 @@ class OutletTester(NodeTester):
     def record_lists(self) -> SearchStrategy:
         """The lists of records pushed by the property tests; override to narrow them."""
         return st.lists(strategies.records(), max_size=5)
+
+    def adversarial_record_lists(self) -> SearchStrategy:
+        """The batches the opt-in adversarial tests push; override to narrow or widen them."""
+        return strategies.adversarial_batches()
+
+    def ordinary_record_lists(self) -> SearchStrategy:
+        """Batches the outlet must always accept; default: dicts of short str keys to ints or text."""
+        values = st.one_of(st.integers(-1000, 1000), st.text("abcdefghij XYZ", max_size=8))
+        payload = st.dictionaries(st.sampled_from(["id", "name", "value", "count", "note"]), values,
+                                  min_size=1, max_size=4)
+        return st.lists(strategies.records(payload=payload, metadata=st.builds(dict)),
+                        min_size=1, max_size=5)
+
+    def read_back(self, outlet: Outlet) -> Any:
+        """Return what ``outlet`` has stored so far; implementing it enables the adversarial tests.
+
+        By default the result must be a list with one entry per record
+        written, oldest first (e.g. the rows of a table or a CSV file); then a
+        push that returns must have appended one entry per record. Return any
+        comparable value instead and override :meth:`expected_after` to say
+        what it must become. Read with your own code, not the outlet's: a
+        file the outlet cannot read back must show up as a failure.
+        """
+        raise NotImplementedError
+
+    def expected_after(self, outlet: Outlet, before: Any, records: List[Record]) -> Any:
+        """What :meth:`read_back` must return after a push wrote all of ``records``.
+
+        ``None`` (the default) means: ``before`` followed by one new entry per
+        record. Override it for outlets that replace what they store (mode
+        ``'w'`` files) or when ``read_back`` returns something other than a list.
+        """
+        return None
 
     def setUp(self) -> None:
         super().setUp()
@@ -116,6 +161,100 @@ class OutletTester(NodeTester):
             self.assertFalse(outlet.active,
                              f"{type(outlet).__name__}.active is True after the link shut down")
         self._for_each(self.outlets, check)
+
+    def test_adversarial_push_writes_all_or_nothing(self) -> None:
+        """Opt-in: each push of adversarial records writes every record or none, and says which."""
+        self._require_read_back()
+
+        def prop(outlet: Outlet, seed: List[Record], batches: List[List[Record]]) -> None:
+            if seed:  # an outlet that already holds data has something to lose
+                self._pusher.push(outlet, seed, Update(["databay_testing"], 0))
+            for records in batches:
+                self._push_all_or_nothing(outlet, records)
+        self._each_fresh(prop, seed=st.one_of(st.just([]), self.ordinary_record_lists()),
+                         batches=st.lists(self.adversarial_record_lists(), min_size=1, max_size=3))
+
+    def test_ordinary_push_works_after_adversarial_pushes(self) -> None:
+        """Opt-in: whatever adversarial pushes did, ordinary records are then written in full."""
+        self._require_read_back()
+
+        def prop(outlet: Outlet, batches: List[List[Record]], ordinary: List[Record]) -> None:
+            for records in batches:
+                try:
+                    self._pusher.push(outlet, records, Update(["databay_testing"], 0))
+                except Exception:  # noqa: BLE001 - refusing them is allowed here
+                    pass
+            before = self.read_back(outlet)
+            try:
+                self._pusher.push(outlet, ordinary, Update(["databay_testing"], 1))
+            except Exception as error:  # noqa: BLE001 - reported as the finding
+                self.fail(f"{type(outlet).__name__}.push refused ordinary records {_short(ordinary)} "
+                          f"after the adversarial pushes {_short(batches)}: {_short(error)}; a push "
+                          "must not fail because of what earlier pushes wrote")
+            self._check_written(outlet, before, ordinary, f"after {_short(batches)}")
+        self._each_fresh(prop, batches=st.lists(self.adversarial_record_lists(), min_size=1, max_size=2),
+                         ordinary=self.ordinary_record_lists())
+
+    def _each_fresh(self, test: Callable[..., None], **strategies_: Any) -> None:
+        """Run ``test(outlet, ...)`` as a property, on a new started outlet for every example.
+
+        Each example calls :meth:`get_outlet` again and uses the outlet at the
+        same position, so one example's writes never decide the next one's fate.
+        """
+        def check(index: int) -> None:
+            def example(**drawn: Any) -> None:
+                outlet = self._nodes(self.get_outlet(), Outlet)[index]
+                self._started(outlet, lambda: test(outlet, **drawn))
+            self._property(example, **strategies_)
+        position = {id(outlet): index for index, outlet in enumerate(self.outlets)}
+        self._for_each(self.outlets, lambda outlet: check(position[id(outlet)]))
+
+    def _require_read_back(self) -> None:
+        if type(self).read_back is OutletTester.read_back:
+            self.skipTest(f"opt-in: implement {type(self).__name__}.read_back(outlet) to check that "
+                          "pushes of adversarial records write everything or nothing")
+
+    def _push_all_or_nothing(self, outlet: Outlet, records: List[Record]) -> None:
+        """Push ``records``; check that the outlet stored all of them or, if it raised, none."""
+        name = type(outlet).__name__
+        before = self.read_back(outlet)
+        rejected_type = getattr(errors, "RejectedRecords", None)
+        try:
+            self._pusher.push(outlet, records, Update(["databay_testing"], 0))
+        except Exception as error:  # noqa: BLE001 - what it wrote is checked below
+            rejected = getattr(error, "records", None) \
+                if rejected_type is not None and isinstance(error, rejected_type) else None
+            if rejected is None:
+                after = self.read_back(outlet)
+                if after != before:
+                    self.fail(f"{name}.push raised {_short(error)} for {_short(records)} but changed "
+                              f"what it stores from {_short(before)} to {_short(after)}; a push that "
+                              "fails must write nothing (or raise RejectedRecords naming what it "
+                              "did not write)")
+                return
+            refused = {id(record) for record in rejected}
+            written = [record for record in records if id(record) not in refused]
+            self._check_written(outlet, before, written, f"raising {_short(error)}")
+            return
+        self._check_written(outlet, before, records, "returning normally")
+
+    def _check_written(self, outlet: Outlet, before: Any, records: List[Record], how: str) -> None:
+        """Check that ``read_back`` now shows ``before`` plus exactly ``records``."""
+        name = type(outlet).__name__
+        after = self.read_back(outlet)
+        expected = self.expected_after(outlet, before, records)
+        if expected is not None:
+            if after != expected:
+                self.fail(f"{name}.push of {_short(records)} ({how}) left {_short(after)}; "
+                          f"expected {_short(expected)}: a push must write every record it accepts")
+            return
+        if not isinstance(before, list) or not isinstance(after, list):
+            raise TypeError(f"read_back() returned {_short(after)}; return a list with one entry per "
+                            "record written, or override expected_after()")
+        if after[:len(before)] != before or len(after) != len(before) + len(records):
+            self.fail(f"{name}.push of {len(records)} record(s) {_short(records)} ({how}) went from "
+                      f"{len(before)} to {len(after)} stored entries (now {_short(after)}); "
+                      f"expected the {len(before)} earlier ones unchanged and {len(records)} new")
 
     @staticmethod
     def _started(outlet: Outlet, action: Callable[[], None]) -> None:
