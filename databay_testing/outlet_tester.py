@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 from hypothesis import strategies as st
+from hypothesis.errors import HypothesisWarning
 from hypothesis.strategies import SearchStrategy
 
 from databay import Link, Outlet, Record, Update, errors
@@ -205,7 +207,10 @@ class OutletTester(NodeTester):
             def example(**drawn: Any) -> None:
                 outlet = self._nodes(self.get_outlet(), Outlet)[index]
                 self._started(outlet, lambda: test(outlet, **drawn))
-            self._property(example, **strategies_)
+            with warnings.catch_warnings():
+                # Huge strings are the point here; Hypothesis would warn about their repr.
+                warnings.filterwarnings("ignore", "Generating overly large repr", HypothesisWarning)
+                self._property(example, **strategies_)
         position = {id(outlet): index for index, outlet in enumerate(self.outlets)}
         self._for_each(self.outlets, lambda outlet: check(position[id(outlet)]))
 

@@ -6,6 +6,9 @@ rows written before a push fails, a 'w' file emptied before an encoding error,
 and a CSV file the outlet can no longer read back after one huge cell. Pointed
 at the current outlets, they must pass. Both run with the kit's default
 Hypothesis settings (without the example database, so nothing is replayed).
+While databay's outlets are still byte for byte the 0.4.0 ones, the tests of
+the current outlets are reported as expected failures without running (the
+legacy tests already run that code); once they change, they must pass.
 """
 
 import csv
@@ -138,14 +141,14 @@ def _legacy_source(module_file):
         hashlib.sha256(body(legacy).encode()).digest()
 
 
-@pytest.mark.xfail(_legacy_source(sys.modules[CsvOutlet.__module__].__file__), strict=True,
+@pytest.mark.xfail(_legacy_source(sys.modules[CsvOutlet.__module__].__file__), strict=True, run=False,
                    reason="databay.outlets.CsvOutlet is still 0.4.0's (the file-outlet fixes have not landed)")
 def test_current_csv_outlet_passes(tmp_path):
     """databay's CsvOutlet writes all or nothing and keeps reading back what it wrote."""
     assert run(csv_tester(CsvOutlet, tmp_path)) == {}
 
 
-@pytest.mark.xfail(_legacy_source(sys.modules[FileOutlet.__module__].__file__), strict=True,
+@pytest.mark.xfail(_legacy_source(sys.modules[FileOutlet.__module__].__file__), strict=True, run=False,
                    reason="databay.outlets.FileOutlet is still 0.4.0's (the file-outlet fixes have not landed)")
 def test_current_file_outlet_passes(tmp_path):
     """databay's FileOutlet writes all or nothing, in both modes."""
