@@ -252,8 +252,8 @@ def adversarial_payloads(*, huge: bool = True, max_size: int = 4) -> SearchStrat
     Dicts of 1 to ``max_size`` entries, :func:`adversarial_keys` to
     :func:`adversarial_values` (dicts are what most outlets take; for an
     outlet that writes any payload, draw from
-    ``st.one_of(adversarial_payloads(), adversarial_values())``). Shrinks
-    towards ``{None: None}``.
+    ``st.one_of(adversarial_payloads(), adversarial_values())``).
+    Shrinks towards small dicts of short keys.
     """
     _check_size("max_size", max_size, 1)
     return st.dictionaries(adversarial_keys(huge=huge), adversarial_values(huge=huge),

@@ -10,7 +10,9 @@ from hypothesis.strategies import SearchStrategy
 from databay import Record, Update
 from databay_testing import strategies
 
-PUBLIC = ["metadata_dicts", "payloads", "pull_results", "records", "updates"]
+PUBLIC = ["adversarial_batches", "adversarial_keys", "adversarial_payloads", "adversarial_records",
+          "adversarial_text", "adversarial_values", "cron_expressions", "intervals", "jitters",
+          "metadata_dicts", "offsets", "payloads", "pull_results", "records", "updates"]
 FIRST = settings(max_examples=3000, database=None, phases=[Phase.generate],
                  suppress_health_check=list(HealthCheck))
 FIND = settings(max_examples=2000, database=None, suppress_health_check=list(HealthCheck))
@@ -39,7 +41,7 @@ def test_invalid_arguments_name_the_argument_and_value(call, message):
 
 
 def test_all_lists_the_public_strategies():
-    """__all__ lists the five strategies and the list subclass."""
+    """__all__ lists the strategies and the list subclass."""
     assert sorted(strategies.__all__) == sorted(PUBLIC + ["ListSubclass"])
 
 
