@@ -75,6 +75,7 @@ class VirtualClock:
         self._poll = _positive_seconds("poll", poll)
         self._now = MONOTONIC_START
         self._held = 0
+        self._target: Optional[float] = None  # where a running advance() is going
         self._waiters: Dict[threading.Thread, _Waiter] = {}
         self._condition = threading.Condition(threading.Lock())
 
@@ -103,8 +104,10 @@ class VirtualClock:
             if waiter is None:
                 waiter = self._waiters[me] = _Waiter(me)
             waiter.waiting, waiter.deadline, waiter.wake = True, deadline, wake
-            if not self._held:  # an advance may be waiting for this planner to settle
-                self._condition.notify_all()
+            if not self._held:
+                if self._target is not None:
+                    self._step_locked()  # everything may be idle now: take the advance's next step
+                self._condition.notify_all()  # an advance or settle may wait for this
             try:
                 while not wake.is_set() and (deadline is None or self._now < deadline):
                     self._condition.wait(self._poll)
@@ -124,6 +127,8 @@ class VirtualClock:
                                    "every release must end a transfer that hold() started")
             self._held -= 1
             if self._held == 0:
+                if self._target is not None:
+                    self._step_locked()
                 self._condition.notify_all()
 
     # -- driving time (called by tests) ------------------------------------
@@ -142,15 +147,26 @@ class VirtualClock:
         """
         target = self._now + _non_negative_seconds("seconds", seconds)
         with self._condition:
-            while True:
-                self._settle_locked()
-                due = self._next_deadline_locked()
-                if due is None or due > target:
-                    break
-                self._set_locked(due)
-            self._set_locked(target)
-            self._settle_locked()
-            return self._now
+            if self._target is not None:
+                raise RuntimeError("advance() is already running in another thread; drive the "
+                                   "clock from one thread at a time")
+            # Whichever thread makes everything idle (a planner entering wait(), a transfer's
+            # release()) takes the next step, so this thread is not woken at every instant.
+            self._target = target
+            try:
+                progress = (self._now, time.monotonic())
+                while True:
+                    self._step_locked()
+                    if self._now == target and not self._busy_locked():
+                        return self._now
+                    if self._now != progress[0]:
+                        progress = (self._now, time.monotonic())
+                    elif time.monotonic() - progress[1] > self._guard:
+                        raise self._stalled(self._guard)
+                    self._nudge_locked()
+                    self._condition.wait(min(self._poll, _SETTLE_STEP))
+            finally:
+                self._target = None
 
     def advance_to(self, when: Union[float, _datetime.datetime]) -> float:
         """Advance to a clock reading (``now()`` seconds) or to an aware wall-clock ``datetime``."""
@@ -246,6 +262,14 @@ class VirtualClock:
             self._now = value
             self._condition.notify_all()
 
+    def _step_locked(self) -> None:
+        """While an advance runs and nothing is busy: jump to the next deadline or to the target."""
+        target = self._target
+        if target is None or self._now >= target or self._busy_locked():
+            return
+        due = self._next_deadline_locked()
+        self._set_locked(target if due is None or due > target else due)
+
     def _next_deadline_locked(self) -> Optional[float]:
         deadlines = [w.deadline for w in self._waiters.values()
                      if w.waiting and w.deadline is not None]
@@ -274,18 +298,25 @@ class VirtualClock:
         return False
 
     def _settle_locked(self, timeout: Optional[float] = None) -> None:
-        limit = time.monotonic() + (self._guard if timeout is None else timeout)
+        seconds = self._guard if timeout is None else timeout
+        limit = time.monotonic() + seconds
         while self._busy_locked():
             remaining = limit - time.monotonic()
             if remaining <= 0:
-                raise ClockStalled(
-                    "the planner did not finish the work due at now=%r within %g real seconds "
-                    "(%s); a transfer may hang (give the link a timeout), or advance() was called "
-                    "from inside a transfer" % (self._now, self._guard if timeout is None else timeout,
-                                                self._describe_locked()))
-            # Wake waiters whose event is set now, instead of at their next poll.
-            self._condition.notify_all()
+                raise self._stalled(seconds)
+            self._nudge_locked()
             self._condition.wait(min(remaining, self._poll, _SETTLE_STEP))
+
+    def _nudge_locked(self) -> None:
+        """Wake planners whose wake-up event is set now, rather than at their next poll."""
+        if any(w.waiting and w.wake is not None and w.wake.is_set() for w in self._waiters.values()):
+            self._condition.notify_all()
+
+    def _stalled(self, seconds: float) -> ClockStalled:
+        return ClockStalled(
+            "the planner did not finish the work due at now=%r within %g real seconds (%s); a "
+            "transfer may hang (give the link a timeout), or advance() was called from inside a "
+            "transfer" % (self._now, seconds, self._describe_locked()))
 
     def _describe_locked(self) -> str:
         busy = [w.thread.name for w in self._waiters.values() if not w.waiting]
