@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ListSubclass", "adversarial_batches", "adversarial_keys", "adversarial_payloads",
            "adversarial_records", "adversarial_text", "adversarial_values", "cron_expressions",
-           "intervals", "jitters",
+           "intervals", "jitters", "schedules", "time_zones",
            "metadata_dicts", "offsets", "payloads", "pull_results", "records", "updates"]
 
 #: Keys drawn often, so global and local metadata collide and ``'__inlet__'``
@@ -366,3 +366,40 @@ def cron_expressions() -> SearchStrategy:
 def _check_positive(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise InvalidArgument(f"{name}={value!r} must be a finite number > 0")
+
+
+#: Zones with daylight-saving changes of one hour, of half an hour (Lord Howe), and none.
+TIME_ZONES = (None, "UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata")
+
+
+def time_zones() -> SearchStrategy:
+    """Generate time zone names for ``Cron(tz=...)``: None (UTC) and zones with odd DST rules.
+
+    Shrinks towards ``None``.
+    """
+    return st.sampled_from(TIME_ZONES)
+
+
+def schedules(*, min_interval: float = 30.0, max_interval: float = 3600.0) -> SearchStrategy:
+    """Generate ``databay.Every`` and ``databay.Cron`` schedules.
+
+    ``Every`` with an interval from :func:`intervals` (``min_interval`` to
+    ``max_interval``), ``align`` either way, and an offset and jitter below the
+    interval; ``Cron`` from :func:`cron_expressions` in one of :func:`time_zones`.
+    Shrinks towards ``Every(min_interval)``.
+    """
+    from databay import Cron, Every
+
+    _check_positive("min_interval", min_interval)
+    _check_positive("max_interval", max_interval)
+
+    def every(seconds: float, align: bool, offset_part: float, jitter_part: float) -> Any:
+        return Every(seconds, align=align, offset=round(offset_part * seconds, 3),
+                     jitter=round(jitter_part * seconds, 3))
+
+    fraction = st.one_of(st.just(0.0), st.floats(0.0, 0.99))
+    return st.one_of(
+        st.builds(every, intervals(min_value=min_interval, max_value=max_interval), st.booleans(),
+                  fraction, fraction),
+        st.builds(Cron, cron_expressions(), time_zones()),
+    )
