@@ -74,7 +74,7 @@ class Uncopyable:
 class _Lifecycle:
     """Records on_start / on_shutdown calls; the machine checks that they alternate."""
 
-    def _init_lifecycle(self) -> None:
+    def _init_events(self) -> None:
         self.events: List[str] = []
 
     def on_start(self) -> None:
@@ -101,7 +101,7 @@ class FuzzInlet(_Lifecycle, Inlet):
 
     def __init__(self, name: str, ids: Any, batch: int = 2, hang_seconds: float = 0.05) -> None:
         super().__init__()
-        self._init_lifecycle()
+        self._init_events()
         self.name = name
         self._ids = ids
         self.batch = batch
@@ -133,7 +133,7 @@ class FuzzOutlet(_Lifecycle, Outlet):
 
     def __init__(self, name: str, hang_seconds: float = 0.05) -> None:
         super().__init__()
-        self._init_lifecycle()
+        self._init_events()
         self.name = name
         self.hang_seconds = hang_seconds
         self.plan: Deque[str] = collections.deque()
