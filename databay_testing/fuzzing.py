@@ -3,7 +3,8 @@
 Hypothesis drives a real planner on a :class:`~databay_testing.VirtualClock`
 through random sequences of steps: links added and removed, time advanced,
 transfers forced, nodes that raise, hang or return garbage, shutdowns and
-restarts. After every step it checks the accounting invariant: every record
+restarts. After every step, and after the shutdown that ends every run, it checks the
+accounting invariant: every record
 an inlet returned has been delivered, refused by a failing push, dead-lettered,
 dropped and counted in ``Link.delivery_counts``, or is still pending inside a
 link that is running, and never delivered twice or invented; and every node
@@ -229,14 +230,15 @@ class PipelineMachine(RuleBasedStateMachine):
     def make_link(self, inlet: Inlet, outlet: Outlet, dead_letter: Outlet) -> Link:
         """Build the link to fuzz from the machine's inlet and outlet.
 
-        Default: ``Link(inlet, outlet, interval=1, processors=[Buffer(count_threshold=3)])``,
-        so records wait in a Buffer between transfers. ``dead_letter`` is an
+        Default: ``Link(inlet, outlet, interval=1, processors=[Buffer(time_threshold=5,
+        clock=self.clock.now)])``, so records wait in a Buffer for five virtual seconds. ``dead_letter`` is an
         outlet the machine watches; pass it to the link if it supports dead
         letters. Use exactly the given inlet and outlet, once each.
         """
         from databay.support.buffers import Buffer
 
-        return Link(inlet, outlet, interval=1, tags=str(inlet), processors=[Buffer(count_threshold=3)])
+        buffer = Buffer(time_threshold=5, clock=self.clock.now)
+        return Link(inlet, outlet, interval=1, tags=str(inlet), processors=[buffer])
 
     def make_planner(self, clock: VirtualClock) -> BasePlanner:
         """Build the planner under test on ``clock``.
@@ -259,7 +261,8 @@ class PipelineMachine(RuleBasedStateMachine):
 
     @property
     def running(self) -> bool:
-        return self._running is not None
+        """Whether the planner runs (it may have stopped by itself on a planted failure)."""
+        return self._running is not None and bool(self.planner.running)
 
     @precondition(lambda self: len([p for p in self.pieces if not p.removed]) < self.max_links)
     @rule(target=links)
@@ -318,6 +321,7 @@ class PipelineMachine(RuleBasedStateMachine):
         self._start()
 
     def _start(self) -> None:
+        self._stop()  # a planner that stopped by itself still has its thread to join
         stack = contextlib.ExitStack()
         stack.enter_context(running_planner(self.planner, self.clock))
         self._running = stack
@@ -385,7 +389,12 @@ class PipelineMachine(RuleBasedStateMachine):
     # -- set-up and tear-down ---------------------------------------------------
 
     def teardown(self) -> None:
+        """Every run ends with a shutdown, and the invariant is checked once more after it."""
         try:
+            stopped = self.running
             self._stop()
+            if stopped:
+                self.steps.append("(final shutdown)")
+                self.nothing_is_silently_lost()
         finally:
             logging.getLogger("databay").removeHandler(self._log)
