@@ -42,7 +42,7 @@ def test_invalid_arguments_name_the_argument_and_value(call, message):
 
 def test_all_lists_the_public_strategies():
     """__all__ lists the strategies and the list subclass."""
-    assert sorted(strategies.__all__) == sorted(PUBLIC + ["ListSubclass"])
+    assert sorted(strategies.__all__) == sorted(PUBLIC + ["ListSubclass", "schedules", "time_zones"])
 
 
 @pytest.mark.parametrize("strategy, minimal", [
