@@ -1,6 +1,7 @@
 """The pipeline harness: CaptureOutlet, run_transfers and running_planner, with the plugin's fixtures."""
 
 import threading
+import time
 
 import pytest
 
@@ -136,5 +137,7 @@ def test_running_planner_reraises_what_stopped_the_planner(capture_outlet):
     planner = SchedulePlanner(Link(inlet, capture_outlet, interval=0.01))
     with pytest.raises(LookupError, match="the source is gone"):
         with running_planner(planner):
-            pass
+            deadline = time.monotonic() + 30
+            while planner.running and time.monotonic() < deadline:  # the failing transfer stops it
+                time.sleep(0.01)
     assert not planner.running
