@@ -52,29 +52,29 @@ def test_count_threshold_zero_releases_any_record(records):
     assert payloads(buffer(records(1))) == [0]
 
 
-def test_time_controller_counts_from_first_record(clock, records):
+def test_time_controller_counts_from_first_record(virtual_clock, records):
     """The time controller's clock starts when the first record is stored, not at the first call."""
-    buffer = Buffer(time_threshold=10, clock=clock)
+    buffer = Buffer(time_threshold=10, clock=virtual_clock.now)
     assert buffer([]) == []
-    clock.advance(100)  # empty calls must not start the clock
+    virtual_clock.advance(100)  # empty calls must not start the clock
     assert buffer(records(1)) == []
-    assert buffer.time_start == clock.now
-    clock.advance(9.5)
+    assert buffer.time_start == virtual_clock.now()
+    virtual_clock.advance(9.5)
     assert buffer(records(1, start=1)) == []  # second record does not restart the clock
-    clock.advance(0.5)
+    virtual_clock.advance(0.5)
     assert payloads(buffer([])) == [0, 1]
     assert buffer.time_start is None
 
 
-def test_time_controller_restarts_after_release(clock, records):
+def test_time_controller_restarts_after_release(virtual_clock, records):
     """After a release the next record starts a fresh time window."""
-    buffer = Buffer(time_threshold=5, clock=clock)
+    buffer = Buffer(time_threshold=5, clock=virtual_clock.now)
     buffer(records(1))
-    clock.advance(5)
+    virtual_clock.advance(5)
     assert payloads(buffer([])) == [0]
-    clock.advance(50)
+    virtual_clock.advance(50)
     assert buffer(records(1, start=1)) == []
-    clock.advance(4.9)
+    virtual_clock.advance(4.9)
     assert buffer([]) == []
 
 
@@ -239,15 +239,14 @@ class _Collect(Outlet):
         self.pushes.append(payloads(records))
 
 
-def test_buffer_as_link_processor_and_link_flush():
+def test_buffer_as_link_processor_and_link_flush(capture_outlet):
     """As a link processor it holds records across transfers; Link.flush() delivers them."""
-    outlet = _Collect()
-    link = Link(_ListInlet([1, 2]), outlet, interval=1, processors=[Buffer(count_threshold=4)])
+    link = Link(_ListInlet([1, 2]), capture_outlet, interval=1, processors=[Buffer(count_threshold=4)])
     link.transfer()
     link.transfer()
-    assert [p for p in outlet.pushes if p] == []
+    assert capture_outlet.payloads == []
     assert link.flush() is True
-    assert [p for p in outlet.pushes if p] == [[1, 2, 1, 2]]
+    assert [payloads(push.records) for push in capture_outlet.pushes if push.records] == [[1, 2, 1, 2]]
     assert link.flush() is False
 
 
