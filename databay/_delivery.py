@@ -376,7 +376,7 @@ class Delivery:
 
     def due(self, queue: OutletQueue, now: float) -> bool:
         """Whether ``queue``'s retry is due at a transfer at ``now`` (up to one interval early)."""
-        return queue.next_attempt <= now + self.link._interval_seconds
+        return queue.next_attempt <= now + (self.link._interval_seconds or 0.0)  # Cron: no interval
 
 
 def _flushable(link: Link) -> List[Any]:

@@ -99,7 +99,6 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
                 if not ok:
                     _refused(link, failures, outlet, batch, update, value)
         elif current is None:  # the healthy path of a retry / dead_letter link
-            assert delivery is not None
             prepared: Dict[int, List[Record]] = {}  # id(outlet) -> its batch as pushed
             outcomes = yield [(_deliver, (outlet, batch, update, copy, prepared), outlet._uses_coroutine,
                                outlet) for outlet in outlets], None

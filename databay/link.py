@@ -401,6 +401,8 @@ class Link:
 
     def _run(self, flush: bool, deadline: Optional[float] = None) -> None:
         delivery = self._delivery
+        if delivery is not None and delivery.journal is None and delivery.journal_path is not None:
+            delivery.start()  # a transfer without on_start (e.g. called by hand) journals too
         if delivery is not None and delivery.replay_pending:
             replay = delivery.take_replay()  # also restores journaled retry queues
             if replay[0]:

@@ -210,3 +210,14 @@ def test_the_journal_directory_is_created(tmp_path):
     link.transfer()
     link.on_shutdown()
     assert path.exists()
+
+
+def test_a_transfer_without_on_start_still_journals(tmp_path):
+    path = tmp_path / "j.sqlite"
+    sink = Sink()
+    link = Link(Counter(), sink, 1, tags="hand", processors=[Buffer(count_threshold=10)], journal=str(path))
+    link.transfer()  # no on_start: the journal opens on first use
+    assert _rows(path) == 1 and sink.numbers == []
+    link.flush()
+    link.on_shutdown()
+    assert sink.numbers == [0, 1] and _rows(path) == 0
