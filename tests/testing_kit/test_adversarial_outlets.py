@@ -153,3 +153,34 @@ def test_current_csv_outlet_passes(tmp_path):
 def test_current_file_outlet_passes(tmp_path):
     """databay's FileOutlet writes all or nothing, in both modes."""
     assert run(file_tester(FileOutlet, tmp_path)) == {}
+
+
+def sqlite_tester(directory):
+    """An OutletTester for SqliteOutlet: a new database file per get_outlet(), read back with sqlite3."""
+    from databay.outlets import SqliteOutlet
+
+    class SqliteOutletTest(databay_testing.OutletTester):
+        hypothesis_settings = DEFAULTS
+
+        def get_outlet(self):
+            return SqliteOutlet(str(fresh(directory, ".sqlite")), "records")
+
+        def read_back(self, outlet):
+            import sqlite3
+
+            path = outlet.database
+            if not os.path.exists(path):
+                return []
+            with sqlite3.connect(path) as connection:
+                try:
+                    rows = connection.execute("SELECT * FROM records ORDER BY rowid").fetchall()
+                except sqlite3.OperationalError:  # no table yet
+                    return []
+            return [tuple(value for value in row if value is not None) for row in rows]
+
+    return SqliteOutletTest
+
+
+def test_sqlite_outlet_passes(tmp_path):
+    """SqliteOutlet (one transaction per push) writes all or nothing, against real SQLite files."""
+    assert run(sqlite_tester(tmp_path)) == {}
