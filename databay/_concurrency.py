@@ -124,12 +124,12 @@ async def _dispatch(loop: Any, item: Call, timeout: Optional[float], abandoned: 
         outcome = call(function, args)
         with _ABANDON_LOCK:
             gone = state[0] == "abandoned"
-            if gone:
-                abandoned.pop(id(node), None)  # type: ignore[union-attr]
-            else:
+            if not gone:
                 state[0] = "done"
-        if gone:
+        if gone:  # logged first, then the node is free again
             _log_returned(node, outcome)
+            with _ABANDON_LOCK:
+                abandoned.pop(id(node), None)  # type: ignore[union-attr]
         else:
             loop.call_soon_threadsafe(_resolve, future, outcome)
 
@@ -200,15 +200,14 @@ def run_on_threads_timed(calls: Sequence[Call], limit: Optional[int], timeout: f
         function, args, _, node = calls[index]
         outcome = call(function, args)
         with changed:
-            if state[index] == "abandoned":
-                abandoned.pop(id(node), None)
-                returned = True
-            else:
+            returned = state[index] == "abandoned"
+            if not returned:
                 finished[index] = outcome
                 changed.notify_all()
-                returned = False
-        if returned:
+        if returned:  # logged first, then the node is free again
             _log_returned(node, outcome)
+            with changed:
+                abandoned.pop(id(node), None)
 
     with changed:
         while waiting or running:
