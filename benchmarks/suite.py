@@ -554,6 +554,85 @@ WORKLOADS = {
 }
 
 
+# --------------------------------------------------------------------------- observability (issue 13)
+# W1_stats: what counting costs on the hot path, measured in ONE process against the same package
+# before the counting calls were added (git ref STATS_BASELINE, overridable with the environment
+# variable DATABAY_STATS_BASELINE), interleaved batch by batch so machine noise hits both alike.
+# stats_2000: planner.stats() on 2,000 links whose recent windows are full.
+
+STATS_BASELINE = os.environ.get('DATABAY_STATS_BASELINE', 'main')
+
+
+def _baseline_package(tmp):
+    """Extract ``databay/`` at STATS_BASELINE into ``tmp/databay_baseline`` and import it."""
+    import importlib
+    import tarfile
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    archive = subprocess.run(['git', '-C', repo, 'archive', '--format=tar', STATS_BASELINE, 'databay'],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=__import__('io').BytesIO(archive)) as tar:
+        tar.extractall(tmp)
+    os.rename(os.path.join(tmp, 'databay'), os.path.join(tmp, 'databay_baseline'))
+    sys.path.insert(0, tmp)
+    return importlib.import_module('databay_baseline')
+
+
+def _w1_link(package):
+    class One(package.Inlet):
+        def pull(self, update):
+            return 1
+
+    class Noop(package.Outlet):
+        def push(self, records, update):
+            pass
+
+    return package.Link(One(), Noop(), interval=1)
+
+
+def w1_stats():
+    """W1 with stats vs the same code before counting (STATS_BASELINE), interleaved: overhead %."""
+    if IS_030:
+        return {}, {'skipped': 'needs this repository'}
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = _baseline_package(tmp)
+        ours, base = _w1_link(databay), _w1_link(baseline)
+        if not hasattr(ours, 'stats'):
+            return {}, {'skipped': 'this databay has no Link.stats()'}
+        rounds = 3 if QUICK else 40
+        ours_us, base_us = [], []
+        for index in range(rounds):  # alternate which goes first, so neither is always warmer
+            pair = [(ours.transfer, ours_us), (base.transfer, base_us)]
+            for fn, out in (pair if index % 2 == 0 else pair[::-1]):
+                out.extend(v * 1e6 for v in time_calls(fn, 0.0, 5, warmup=20, batch=200))
+    ours_med, base_med = statistics.median(ours_us), statistics.median(base_us)
+    return {'us_per_transfer': ours_med, 'baseline_us_per_transfer': base_med,
+            'overhead_pct': (ours_med / base_med - 1) * 100,
+            'overhead_pct_best_batch': (min(ours_us) / min(base_us) - 1) * 100,
+            'batches': len(ours_us)}, {'baseline': STATS_BASELINE}
+
+
+def stats_2000():
+    """planner.stats() of a 2,000-link SchedulePlanner with full recent windows: ms per call."""
+    if IS_030:
+        return {}, {'skipped': 'databay 0.3.0 has no stats()'}
+    n = 100 if QUICK else 2_000
+    outlet = NoopOutlet()
+    links = [Link(IntInlet(), outlet, interval=1, tags=[f'link-{i}']) for i in range(n)]
+    planner = schedule_planner(links)
+    for _ in range(64):  # fill every link's window of recent transfers
+        planner.force_transfer()
+    for link in links:  # and of lateness, as scheduled transfers would (internal API)
+        for k in range(64):
+            link._stats.scheduled(k / 1000.0)
+    calls = time_calls(planner.stats, 0.2 if QUICK else 3.0, 5, warmup=2)
+    size = len(json.dumps(planner.stats()))
+    return {'ms_per_stats_call': statistics.median(calls) * 1000.0,
+            'ms_per_stats_call_min': min(calls) * 1000.0, 'links': n, 'json_bytes': size}, {}
+
+
+WORKLOADS.update({'W1_stats': w1_stats, 'stats_2000': stats_2000})
+
+
 # --------------------------------------------------------------------------- main
 
 def main(argv=None):

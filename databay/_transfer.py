@@ -58,6 +58,8 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
         _request_flush(link.processors, every_buffer=True)  # replayed records go out now
     else:
         inlets: List[Inlet] = link._inlets  # replaced, never mutated, by add/remove: a snapshot
+        stats = link._stats
+        stats.run += 1
         outcomes = yield [(inlet.pull, (update,), inlet._uses_coroutine, inlet) for inlet in inlets], \
             link.inlet_concurrency
         records = []
@@ -71,6 +73,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
                 except Exception as error:  # noqa: BLE001 - a broken new_record override
                     value = error
             failures.add("inlet", inlet, value)
+        stats.pulled += len(records)
     # A delivery pass tracks Buffers, queues, journal and acknowledgements; a link whose
     # only options are retry / dead_letter and whose queues are empty (the healthy path)
     # pushes like a plain link, and starts a pass only if a push fails.
@@ -86,7 +89,8 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
 
     for batch in batches:
         outlets: Sequence[Outlet] = link._outlets
-        if flush or replay is not None:  # outlet Buffers release, also those only now receiving
+        partial = flush or replay is not None  # not every outlet gets the batch: counted per outlet
+        if partial:  # outlet Buffers release, also those only now receiving
             outlets = tuple(outlet for outlet in outlets
                             if _request_flush(outlet.processors, every_buffer=bool(batch)) or batch)
         if not outlets:
@@ -95,13 +99,21 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
         if current is None and delivery is None:
             outcomes = yield [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine, outlet)
                               for outlet in outlets], None
+            if partial:
+                link._stats.flushed(outlets, outcomes, len(batch))
+            else:
+                link._stats.batches += 1
+                link._stats.handed += len(batch)
             for outlet, (ok, value) in zip(outlets, outcomes):
                 if not ok:
                     _refused(link, failures, outlet, batch, update, value)
+                    if not partial:
+                        link._stats.undelivered(outlet, len(batch))
         elif current is None:  # the healthy path of a retry / dead_letter link
             prepared: Dict[int, List[Record]] = {}  # id(outlet) -> its batch as pushed
             outcomes = yield [(_deliver, (outlet, batch, update, copy, prepared), outlet._uses_coroutine,
                                outlet) for outlet in outlets], None
+            link._stats.pushed(outlets, outcomes, len(batch), partial)
             for outlet, (ok, value) in zip(outlets, outcomes):
                 if not ok:
                     if current is None:
@@ -357,6 +369,7 @@ class _Failures:
 
     def add(self, kind: str, node: Any, error: BaseException, update: Optional[Update] = None) -> None:
         """``node`` failed (during ``update``, by default this transfer's)."""
+        self.link._stats.node_failed(kind, node, error)
         if not isinstance(error, Exception):
             raise error
         if self.first is None and not self.link._ignore_exceptions:
@@ -375,6 +388,7 @@ def note(link: Link, event: str, count: int) -> None:
 
     The one place where records that were not delivered normally are counted.
     """
+    link._stats.records_noted(event, count)
     link._counts[event] += count
 
 

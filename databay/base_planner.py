@@ -27,13 +27,17 @@ from abc import ABC, abstractmethod
 
 from ._at_exit import shutdown_at_exit_weakly
 from ._log import get_logger
+from ._observe import PlannerObservability
 from ._validation import to_list
 from .errors import MissingLinkError, PlannerStateError
 from .link import Link
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, List, Optional, Union
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+
+    from ._status_server import StatusServer
+    from .events import Subscription
 
 _LOGGER = get_logger("databay.BasePlanner")
 
@@ -80,6 +84,7 @@ class BasePlanner(ABC):
         self._stopped.set()
         self._started = threading.Event()  # set once RUNNING (or start() gave up)
         self._teardown_lock = threading.Lock()
+        self._observe = PlannerObservability(self)  # stats, events, status server
         self._ignore_exceptions = bool(ignore_exceptions)
         self.immediate_transfer = immediate_transfer
         self.shutdown_at_exit = shutdown_at_exit
@@ -125,6 +130,7 @@ class BasePlanner(ABC):
                 for link in new:
                     self._links.append(link)
                     self._members.add(link)
+                    self._observe.link_added(link)
                     self._schedule(link)
                     _LOGGER.info("Added link: %r", link)
         finally:
@@ -166,6 +172,7 @@ class BasePlanner(ABC):
                 self._unschedule(link)
                 self._links.remove(link)
                 self._members.discard(link)
+                self._observe.link_removed(link)
             running = self._state != IDLE
             remaining = list(self._links)
         if running:
@@ -233,6 +240,7 @@ class BasePlanner(ABC):
                     self._state = RUNNING
             self._started.set()
             if self._state == RUNNING:
+                self._observe.emit("planner_started")
                 self._start_planner()
         except KeyboardInterrupt:
             _LOGGER.info("Interrupted; shutting down %r", self)
@@ -280,6 +288,31 @@ class BasePlanner(ABC):
         """
         for link in self.links:
             self._run_transfer(link)
+
+    # -- observing (databay/_observe.py) -------------------------------------
+
+    def stats(self) -> Dict[str, Any]:
+        """Every link's counters and this planner's state, as a JSON-ready dict."""
+        return self._observe.stats()
+
+    def subscribe(self, callback: Callable[[Any], Any],
+                  kinds: Union[str, Iterable[str], None] = None) -> Subscription:
+        """Call ``callback(event)`` for planner events (see :mod:`databay.events`); returns a
+        Subscription whose ``unsubscribe()`` stops it. Callbacks run inline: keep them quick."""
+        return self._observe.events.add(callback, kinds)
+
+    def unsubscribe(self, callback: Callable[[Any], Any]) -> bool:
+        """Stop calling ``callback``; False if it was not subscribed."""
+        return self._observe.events.remove_callback(callback)
+
+    def serve_status(self, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False,
+                     unhealthy_after: float = 60.0) -> StatusServer:
+        """Serve /, /stats, /metrics and /healthz over HTTP until this planner stops.
+
+        See :func:`databay._status_server.serve_status` for the arguments.
+        """
+        return self._observe.serve_status(host, port, allow_remote=allow_remote,
+                                          unhealthy_after=unhealthy_after)
 
     def __enter__(self) -> BasePlanner:
         """Start in a background thread; returns once the planner runs."""
@@ -338,12 +371,14 @@ class BasePlanner(ABC):
                 if link.immediate_transfer and self._state == STARTING:
                     self._run_transfer(link)
 
-    def _run_transfer(self, link: Link, epoch: Optional[int] = None) -> bool:
+    def _run_transfer(self, link: Link, epoch: Optional[int] = None,
+                      lateness: Optional[float] = None) -> bool:
         """Run one transfer of ``link`` unless it is busy or shutdown began.
 
         ``epoch`` is the value of ``self._epoch`` when the transfer was
-        scheduled; a transfer queued before a shutdown never runs. Returns
-        whether the transfer ran.
+        scheduled; a transfer queued before a shutdown never runs. ``lateness``:
+        how late a scheduled transfer starts (for stats). Returns whether the
+        transfer ran.
         """
         # Lock-free on purpose: thousands of transfers a second contend for no lock.
         # dict.setdefault claims the link atomically; the state is checked again
@@ -354,16 +389,21 @@ class BasePlanner(ABC):
         claim = object()
         if self._busy.setdefault(link, claim) is not claim:
             _LOGGER.warning("Skipped a transfer of %r: the previous one is still running", link)
+            link._stats.was_skipped()
             return False
         if not self._may_run(epoch) or link not in self._members:  # removed while queued
             self._release(link)
             return False
         token = _RUNNING_TRANSFERS.set(_RUNNING_TRANSFERS.get() + ((self, link),))
+        start = link._stats.started(lateness)
         try:
             link.transfer()
+            link._stats.ended(start)
         except Exception as error:  # noqa: BLE001 - reported, and maybe stops the planner
+            link._stats.ended(start, error)
             self._on_exception(error, link)
         except BaseException as error:  # SystemExit & co.: stop, whatever ignore_exceptions says
+            link._stats.ended(start, error)
             _LOGGER.error("%r escaped a transfer of %r; shutting down", error, link, exc_info=error)
             self._record_error(error)
             self.shutdown(wait=False)
@@ -447,6 +487,7 @@ class BasePlanner(ABC):
             inside = threading.current_thread() is self._start_thread or \
                 bool(self._links_running_here())
         _LOGGER.info("Shutting down %r", self)
+        self._observe.emit("planner_stopping")
         self._shutdown_planner(wait=wait and not inside)
         return True
 
@@ -468,6 +509,7 @@ class BasePlanner(ABC):
                 self._changed.notify_all()
             self._stopped.set()
         _LOGGER.info("Shut down %r", self)
+        self._observe.emit("planner_stopped")
 
     def _guarded(self, what: str, link: Link, action: Any, record: bool = True) -> Optional[Exception]:
         """Run ``action``; log an exception naming ``link`` and return it (recorded if ``record``)."""

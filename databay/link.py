@@ -8,6 +8,7 @@ from ._coroutines import LoopRunner
 from ._deprecation import warn_deprecated
 from ._lifecycle import check_initialised
 from ._log import RepeatLimiter, get_logger
+from ._stats import LinkStats, link_snapshot
 from ._transfer import DELIVERY_COUNTS, holds_records, run_async, run_sync, transfer_steps
 from ._validation import (
     check_bool,
@@ -106,6 +107,7 @@ class Link:
         self._transfer_numbers = itertools.count()
         self._loop_runner = LoopRunner()
         self._job: Any = None
+        self._stats = LinkStats(self)  # before the nodes: it counts from their attachment on
         self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
         self._abandoned: Dict[int, Any] = {}  # id(node) -> its call abandoned after a timeout
         self._delivery: Any = None  # see _init_delivery
@@ -254,6 +256,7 @@ class Link:
             (dead_letter is not None and dead_letter._uses_coroutine)
         self._acks = any(getattr(type(inlet), "on_delivered", Inlet.on_delivered)  # a mock's type lacks it
                          is not Inlet.on_delivered for inlet in self._inlets)
+        self._stats.nodes_changed(self._inlets, self._outlets)
 
     def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
         new: list = []
@@ -410,11 +413,16 @@ class Link:
                 self._drive(transfer_steps(self, update, replay=replay), update, deadline)
         update = Update(self._tags, next(self._transfer_numbers))
         steps = transfer_steps(self, update, flush=flush)
-        if deadline is None and self._timeout is None and self._default_timeout is None \
-                and not self._needs_loop:  # the common case, without a call more than needed
-            run_sync(steps)
-        else:
-            self._drive(steps, update, deadline)
+        try:
+            if deadline is None and self._timeout is None and self._default_timeout is None \
+                    and not self._needs_loop:  # the common case, without a call more than needed
+                run_sync(steps)
+            else:
+                self._drive(steps, update, deadline)
+        except BaseException as error:
+            if not flush:  # counted as failed; the pipeline counted the rest (databay/_stats.py)
+                self._stats.transfer_raised(error)
+            raise
 
     def _drive(self, steps: Any, update: Any = None, deadline: Optional[float] = None) -> None:
         timeout = self._timeout if self._timeout is not None else self._default_timeout
@@ -427,6 +435,16 @@ class Link:
             self._loop_runner.run(run_async(steps, timeout, self, update, deadline))
         else:
             run_sync(steps, timeout, self, update, deadline)
+
+    def stats(self) -> Dict[str, Any]:
+        """This link's counters as a JSON-ready dict (see docs/observability.md).
+
+        Transfers run / succeeded / failed / skipped / missed, records pulled /
+        delivered / refused / retried / dropped / dead-lettered, the last
+        transfer, success and error, the next due time while a planner holds
+        the link, lateness and duration summaries, and per-node counters.
+        """
+        return link_snapshot(self)
 
     def on_start(self) -> None:
         """Start every inlet and outlet (and the dead letter) that is not active yet (``try_start``).
@@ -468,8 +486,11 @@ class Link:
         for node in [*self._inlets, *self._outlets, *dead_letter]:
             if id(node) in keep:
                 continue
+            was_active = node._active
             try:
                 getattr(node, method)()
+                if node._active is not was_active:
+                    self._stats.node_changed(node, node._active)
             except Exception as error:
                 if not self._ignore_exceptions:
                     raise

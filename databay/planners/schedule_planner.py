@@ -196,9 +196,12 @@ class SchedulePlanner(BasePlanner):
             if len(ready) < len(jobs):
                 _LOGGER.warning("Skipped %d transfer(s): the previous one is still waiting for a "
                                 "worker thread", len(jobs) - len(ready))
+                for job in jobs:
+                    if job.queued:
+                        job.link._stats.was_skipped()
             for job in ready:
                 job.queued = True
-            pool.submit_many([(self._run_job, (job, epoch)) for job in ready])
+            pool.submit_many([(self._run_job, (job, epoch, due)) for job in ready])
         groups: Dict[tuple, List[_Job]] = {}
         for job in jobs:
             groups.setdefault((job.t0, job.interval, job.slot), []).append(job)
@@ -209,13 +212,15 @@ class SchedulePlanner(BasePlanner):
                     _LOGGER.info("%d link(s) missed %d slot(s); each runs once and resumes its grid",
                                  len(members), next_slot - slot - 1)
                 for job in members:
+                    if next_slot > slot + 1:
+                        job.link._stats.was_missed(next_slot - slot - 1)
                     if not job.cancelled:
                         job.slot = next_slot
                         self._enter(job)
 
-    def _run_job(self, job: _Job, epoch: int) -> None:
+    def _run_job(self, job: _Job, epoch: int, due: float) -> None:
         job.queued = False
-        self._run_transfer(job.link, epoch)
+        self._run_transfer(job.link, epoch, lateness=self._clock() - due)
 
     def _sleep(self, seconds: float) -> None:
         """``sched``'s delay function: wait on the wake-up Event, never past a wake-up."""

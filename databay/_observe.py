@@ -1,0 +1,56 @@
+"""What a planner delegates to for ``stats()``, ``subscribe()`` and ``serve_status()``.
+
+BasePlanner keeps one :class:`PlannerObservability` and calls it at the few
+places where something observable happens (a link is added or removed, the
+planner starts, stops). Links carry their own counters (``databay/_stats.py``);
+while a planner holds a link, the link's counters point at the planner's
+event hub, so transfer events reach the planner's subscribers.
+"""
+
+from __future__ import annotations
+
+from ._stats import planner_snapshot
+from .events import EventHub
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
+
+    from ._status_server import StatusServer
+
+
+class PlannerObservability:
+    """One planner's event hub and status servers."""
+
+    def __init__(self, planner: Any) -> None:
+        self.planner = planner
+        self.events = EventHub(planner)
+        self.servers: List[StatusServer] = []
+
+    def link_added(self, link: Any) -> None:
+        link._stats.hub = self.events
+
+    def link_removed(self, link: Any) -> None:
+        if link._stats.hub is self.events:
+            link._stats.hub = None
+
+    def emit(self, kind: str) -> None:
+        """A planner event (planner_started / planner_stopping / planner_stopped)."""
+        if self.events.active:
+            self.events.emit(kind)
+        if kind == "planner_stopped":
+            servers, self.servers = self.servers, []
+            for server in servers:  # stopped with the planner
+                server.close()
+
+    def stats(self) -> Dict[str, Any]:
+        return planner_snapshot(self.planner)
+
+    def serve_status(self, host: str, port: int, allow_remote: bool, unhealthy_after: float
+                     ) -> StatusServer:
+        from ._status_server import StatusServer
+
+        server = StatusServer(self.planner, host, port, allow_remote=allow_remote,
+                              unhealthy_after=unhealthy_after)
+        self.servers.append(server)
+        return server

@@ -1,0 +1,445 @@
+"""Counters behind ``link.stats()`` and ``planner.stats()``: cheap to bump, plain to read.
+
+Every link owns one :class:`LinkStats`. Two kinds of code write to it:
+
+* the transfer itself (``Link.transfer()``, also when called directly) only
+  *counts*: transfers, records pulled, records handed to outlets, batches,
+  node failures. A handful of integer additions on ``__slots__`` attributes, no
+  clock reads, no locks: W1 (µs per ``link.transfer()``) pays almost nothing.
+* a planner running a transfer also *times* it (:meth:`LinkStats.started` /
+  :meth:`LinkStats.ended`): start, duration, lateness against the due time,
+  last success, and the recent windows behind the p50/p99/max summaries and
+  the status page's sparklines. Dispatching a transfer costs far more than
+  these two clock readings.
+
+Per-node counters are derived, not bumped: an inlet is called once per
+transfer, an outlet once per batch, so a node's calls and records are the
+link's counters since the node was attached, less what failed (counted on the
+failure path). A planner never runs two transfers of one link at once, so the
+only writer of a link's counters is its running transfer; counters of a link
+whose ``transfer()`` is called from several threads at once may lose counts.
+
+Snapshots are plain dicts of numbers, strings, lists and None, ready for
+``json.dumps``. Times on the hot path are ``time.perf_counter()`` readings;
+snapshots turn them into seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from time import time as wall_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+#: How many recent timed transfers the p50/p99/max summaries and sparklines cover.
+WINDOW = 64
+_MASK = WINDOW - 1
+
+_EVENT_KINDS = frozenset(("transfer_skipped", "transfer_missed", "records_retried", "records_dropped",
+                          "records_dead_lettered"))
+
+#: Health of a link, best first (see :meth:`LinkStats.health`).
+HEALTH = ("ok", "idle", "warning", "failing")
+
+
+class NodeStats:
+    """What one link saw of one of its inlets or outlets since the node was attached.
+
+    ``*_base`` are the link's counters at attach time; the failure counters
+    and the ``extra_*`` ones (outlet calls outside the batch path: flushes,
+    redeliveries) are bumped directly, off the hot path.
+    """
+
+    __slots__ = ("node", "role", "run_base", "batches_base", "handed_base", "failures",
+                 "failed_records", "extra_calls", "extra_records")
+
+    def __init__(self, node: Any, role: str, stats: LinkStats) -> None:
+        self.node = node
+        self.role = role  # "inlet" or "outlet"
+        self.run_base = stats.run
+        self.batches_base = stats.batches
+        self.handed_base = stats.handed
+        self.failures = 0
+        self.failed_records = 0  # records handed to this outlet in pushes that failed
+        self.extra_calls = 0
+        self.extra_records = 0
+
+    def calls(self, stats: LinkStats) -> int:
+        if self.role == "inlet":
+            return stats.run - self.run_base
+        return stats.batches - self.batches_base + self.extra_calls
+
+    def records(self, stats: LinkStats) -> int:
+        """Outlets: records delivered (pushes that succeeded)."""
+        return stats.handed - self.handed_base - self.failed_records + self.extra_records
+
+
+class LinkStats:
+    """The counters of one link; see the module docstring for who writes what."""
+
+    __slots__ = (
+        # counted by every transfer (the hot path: Link._run and the pipeline)
+        "run", "pulled", "batches", "handed", "failed", "error_run",
+        # timed by planners
+        "running", "start", "pulled_at_start", "timed", "durations", "records", "duration_sum",
+        "lateness", "late", "lateness_sum", "last_success", "failing_since",
+        # rarer events
+        "skipped", "missed", "last_error", "last_warning",
+        # bookkeeping
+        "link", "hub", "nodes")
+
+    def __init__(self, link: Any) -> None:
+        self.run = 0  # transfers started
+        self.pulled = 0  # records the inlets returned
+        self.batches = 0  # batches pushed to the outlets (each outlet is called once per batch)
+        self.handed = 0  # records in those batches (each outlet got them all)
+        self.failed = 0  # transfers in which a node failed (raised or ignored)
+        self.error_run = 0  # ``run`` of the last transfer in which a node failed
+        self.running = False  # a planner-run transfer is in progress
+        self.start = 0.0  # perf_counter() when the last planner-run transfer started
+        self.pulled_at_start = 0
+        self.timed = 0  # planner-run transfers ended
+        self.durations = [0.0] * WINDOW  # seconds, indexed by ``timed``
+        self.records = [0] * WINDOW  # records pulled, indexed by ``timed``
+        self.duration_sum = 0.0
+        self.lateness = [0.0] * WINDOW  # seconds after the due time, indexed by ``late``
+        self.late = 0
+        self.lateness_sum = 0.0
+        self.last_success: Optional[float] = None
+        self.failing_since: Optional[float] = None  # first failure of the current streak
+        self.skipped = 0  # due transfers not run: the previous one was still running or queued
+        self.missed = 0  # due transfers coalesced into a later one after a stall
+        self.last_error: Optional[Tuple[str, str, str, float]] = None  # type, message, node, time
+        self.last_warning: Optional[Tuple[str, float]] = None  # event kind, time
+        self.link = link
+        self.hub: Any = None  # the planner's EventHub while a planner holds the link
+        self.nodes: Dict[int, NodeStats] = {}  # id(node) -> stats, for the attached nodes
+
+    # -- timing, by planners -----------------------------------------------
+
+    def started(self, lateness: Optional[float] = None) -> float:
+        """A planner starts a transfer, ``lateness`` seconds after it was due (None: on demand)."""
+        if lateness is not None:
+            self.lateness[self.late & _MASK] = lateness
+            self.late += 1
+            self.lateness_sum += lateness
+        self.pulled_at_start = self.pulled
+        self.running = True
+        self.start = start = perf_counter()
+        hub = self.hub
+        if hub is not None and hub.active:
+            hub.emit("transfer_started", self.link, lateness=lateness)
+        return start
+
+    def ended(self, start: float, error: Optional[BaseException] = None) -> None:
+        """The planner-run transfer that began at ``start`` ended; ``error`` if it raised."""
+        now = perf_counter()
+        index = self.timed & _MASK
+        self.durations[index] = duration = now - start
+        self.records[index] = records = self.pulled - self.pulled_at_start
+        self.duration_sum += duration
+        self.timed += 1
+        self.running = False
+        failed = error is not None or self.error_run == self.run
+        if error is not None:
+            self.transfer_raised(error, now)
+        if failed:
+            if self.failing_since is None:
+                self.failing_since = now
+        else:
+            self.last_success = now
+            self.failing_since = None
+        hub = self.hub
+        if hub is not None and hub.active:
+            hub.emit("transfer_failed" if failed else "transfer_finished", self.link, error=error,
+                     duration=duration, records=records)
+
+    # -- failures and warnings (off the hot path) --------------------------
+
+    def transfer_raised(self, error: BaseException, now: Optional[float] = None) -> None:
+        """The running transfer raised ``error`` (Link._run calls this for every transfer)."""
+        if self.error_run != self.run:
+            self.error_run = self.run
+            self.failed += 1
+        last = self.last_error
+        if last is None or last[3] < self.start or last[1] != _message(error):
+            self.last_error = (type(error).__name__, _message(error), "",
+                               perf_counter() if now is None else now)
+
+    def node_failed(self, kind: str, node: Any, error: BaseException, records: int = 0) -> None:
+        """``node`` (inlet, processor, grouper or outlet) raised ``error`` in the running transfer.
+
+        ``records``: for an outlet, how many records the failed push held.
+        """
+        if self.error_run != self.run:
+            self.error_run = self.run
+            self.failed += 1
+        counts = self.nodes.get(id(node))
+        if counts is not None and counts.node is node:
+            counts.failures += 1
+            counts.failed_records += records
+        self.last_error = (type(error).__name__, _message(error), "%s %s" % (kind, _label(node)),
+                           perf_counter())
+
+    def undelivered(self, outlet: Any, count: int) -> None:
+        """A push of a ``count``-record batch to ``outlet`` failed (batch path only)."""
+        counts = self.nodes.get(id(outlet))
+        if counts is not None and counts.node is outlet:
+            counts.failed_records += count
+
+    def pushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int,
+               partial: bool) -> None:
+        """A ``count``-record batch went to ``outlets`` (all of the link's unless ``partial``)."""
+        if partial:
+            self.flushed(outlets, outcomes, count)
+            return
+        self.batches += 1
+        self.handed += count
+        for outlet, (ok, _) in zip(outlets, outcomes):
+            if not ok:
+                self.undelivered(outlet, count)
+
+    def flushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int) -> None:
+        """A flush pushed ``count`` records to ``outlets`` (not all of the link's: no batch count)."""
+        for outlet, (ok, _) in zip(outlets, outcomes):
+            counts = self.nodes.get(id(outlet))
+            if counts is not None and counts.node is outlet:
+                counts.extra_calls += 1
+                counts.extra_records += count if ok else 0
+
+    def records_noted(self, event: str, count: int) -> None:
+        """The delivery stages counted ``count`` records as ``event`` (refused, retried, dropped...)."""
+        if event != "lost" and count:
+            self._warn("records_" + event, None, count)
+
+    def was_skipped(self) -> None:
+        """A due transfer did not run: the previous one was still running or queued."""
+        self.skipped += 1
+        self._warn("transfer_skipped")
+
+    def was_missed(self, count: int) -> None:
+        """``count`` due transfers were coalesced into the next one after a stall."""
+        self.missed += count
+        self._warn("transfer_missed", records=count)
+
+    def node_changed(self, node: Any, active: bool) -> None:
+        """The link started (``active``) or shut down ``node``."""
+        hub = self.hub
+        if hub is not None and hub.active:
+            hub.emit("node_started" if active else "node_shut_down", self.link, node=node)
+
+    def _warn(self, kind: str, node: Any = None, records: Optional[int] = None) -> None:
+        self.last_warning = (kind, perf_counter())
+        hub = self.hub
+        if hub is not None and hub.active and kind in _EVENT_KINDS:
+            hub.emit(kind, self.link, node=node, records=records)
+
+    # -- the attached nodes ------------------------------------------------
+
+    def nodes_changed(self, inlets: Sequence[Any], outlets: Sequence[Any]) -> None:
+        """The link's nodes changed: start counting new ones, forget removed ones."""
+        nodes = {}
+        for role, group in (("inlet", inlets), ("outlet", outlets)):
+            for node in group:
+                counts = self.nodes.get(id(node))
+                if counts is None or counts.node is not node:
+                    counts = NodeStats(node, role, self)
+                nodes[id(node)] = counts
+        self.nodes = nodes
+
+    # -- reading -----------------------------------------------------------
+
+    def health(self, now: Optional[float] = None, interval: float = 0.0) -> str:
+        """``"failing"``, ``"warning"``, ``"ok"`` or ``"idle"`` (see :data:`HEALTH`).
+
+        ``failing``: the last transfer failed. ``warning``: it succeeded, but in
+        the last ``max(60 s, 3 intervals)`` a transfer was skipped or missed, or
+        records were refused, retried, dropped or dead-lettered. ``idle``: no
+        transfer has run yet.
+        """
+        now = perf_counter() if now is None else now
+        if self.failing_since is not None or (self.run and self.error_run == self.run and
+                                              not self.running):
+            return "failing"
+        warning = self.last_warning
+        if warning is not None and now - warning[1] < max(60.0, 3 * interval):
+            return "warning"
+        return "ok" if self.run else "idle"
+
+    def snapshot(self, link: Any, name: str, next_due: Optional[float] = None,
+                 pending: Optional[Dict[Any, Tuple[int, Optional[float]]]] = None) -> Dict[str, Any]:
+        """A JSON-ready dict of everything above; ``next_due`` is seconds since the epoch."""
+        now = perf_counter()
+        to_wall = wall_time() - now
+        timed = self.timed
+        count = min(timed, WINDOW)
+        order = [(timed - count + k) & _MASK for k in range(count)]
+        durations = [self.durations[i] for i in order]
+        records = [self.records[i] for i in order]
+        late_count = min(self.late, WINDOW)
+        lateness = [self.lateness[(self.late - late_count + k) & _MASK] for k in range(late_count)]
+        pending = pending or {}
+        nodes = self._node_snapshots(link, pending)
+        outlets = [node for node in nodes if node["role"] == "outlet"]
+        running = self.running
+        last_error = self.last_error
+        failing_since = self.failing_since
+        if failing_since is None and last_error is not None and self.error_run == self.run and \
+                self.run and not running:  # failed outside a planner: since its last error
+            failing_since = last_error[3]
+        return {
+            "name": name,
+            "key": getattr(link, "_key", None),
+            "tags": list(link.tags),
+            "interval_seconds": link.interval_seconds,
+            "health": self.health(now, link.interval_seconds),
+            "transfers": {"run": self.run, "succeeded": self.run - self.failed - running,
+                          "failed": self.failed, "skipped": self.skipped, "missed": self.missed,
+                          "running": running},
+            "records": {"pulled": self.pulled,
+                        "delivered": sum(node["records_delivered"] for node in outlets),
+                        **dict.fromkeys(("refused", "retried", "dropped", "dead_lettered"), 0),
+                        **getattr(link, "_counts", {}),
+                        "pending": sum(node["records_pending"] for node in outlets)},
+            "last_transfer": None if not timed and not running else {
+                "started_at": self.start + to_wall,
+                "duration_seconds": None if running else durations[-1],
+                "records": None if running else records[-1]},
+            "last_success_at": None if self.last_success is None else self.last_success + to_wall,
+            "failing_since": None if failing_since is None else failing_since + to_wall,
+            "last_error": None if last_error is None else {
+                "type": last_error[0], "message": last_error[1], "node": last_error[2],
+                "at": last_error[3] + to_wall},
+            "last_warning": None if self.last_warning is None else {
+                "kind": self.last_warning[0], "at": self.last_warning[1] + to_wall},
+            "next_due_at": next_due,
+            "lateness_seconds": _summary(lateness, self.late, self.lateness_sum),
+            "duration_seconds": _summary(durations, timed, self.duration_sum),
+            "recent": {"lateness_seconds": lateness, "records": records},
+            "nodes": nodes,
+        }
+
+    def _node_snapshots(self, link: Any, pending: Dict[Any, Tuple[int, Optional[float]]]
+                        ) -> List[Dict[str, Any]]:
+        """One entry per attached node; names are unique within the link (``#2``... for look-alikes)."""
+        attached = [*link.inlets, *link.outlets]
+        names = unique_names(_label(node) for node in attached)
+        entries = []
+        for node, name in zip(attached, names):
+            counts = self.nodes.get(id(node))
+            if counts is None or counts.node is not node:  # attached behind our back
+                counts = self.nodes[id(node)] = NodeStats(node, _role(link, node), self)
+            entry: Dict[str, Any] = {"name": name, "role": counts.role, "calls": counts.calls(self),
+                                     "failures": counts.failures}
+            if counts.role == "outlet":
+                queued, oldest = pending.get(node, (0, None))
+                entry.update(records_delivered=counts.records(self), records_pending=queued,
+                             oldest_pending_age_seconds=oldest)
+            entries.append(entry)
+        return entries
+
+
+def _role(link: Any, node: Any) -> str:
+    return "inlet" if any(node is inlet for inlet in link.inlets) else "outlet"
+
+
+def _summary(values: List[float], count: int, total: float) -> Dict[str, Any]:
+    """p50 / p99 / max of the recent ``values``, plus the all-time ``count`` and ``sum``."""
+    if not values:
+        return {"p50": None, "p99": None, "max": None, "window": 0, "count": count, "sum": total}
+    ordered = sorted(values)
+    return {"p50": percentile(ordered, 0.5), "p99": percentile(ordered, 0.99), "max": ordered[-1],
+            "window": len(ordered), "count": count, "sum": total}
+
+
+def percentile(ordered: List[float], q: float) -> float:
+    """Linear-interpolated percentile of the sorted, non-empty ``ordered``; ``q`` in [0, 1]."""
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _message(error: BaseException) -> str:
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break counting
+        text = "<unprintable %s>" % type(error).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _label(node: Any) -> str:
+    """A short display name for a node: its repr, cut to 120 characters."""
+    try:
+        text = repr(node)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not break stats
+        text = "<%s>" % type(node).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def unique_names(names: Iterable[str]) -> List[str]:
+    """``names`` with repeats suffixed ``#2``, ``#3``... so each is unique (metric labels)."""
+    taken: set = set()
+    result = []
+    for name in names:
+        candidate, number = name, 1
+        while candidate in taken:
+            number += 1
+            candidate = "%s#%d" % (name, number)
+        taken.add(candidate)
+        result.append(candidate)
+    return result
+
+
+def link_name(link: Any) -> str:
+    """How stats and metrics name a link: its ``key``, else its tags joined by ``.``, else ``link``."""
+    key = getattr(link, "_key", None)
+    if key:
+        return str(key)
+    return ".".join(link.tags) or "link"
+
+
+def link_snapshot(link: Any) -> Dict[str, Any]:
+    """``link.stats()``: its counters, and its next due time while a planner holds it."""
+    hub = link._stats.hub
+    planner = None if hub is None else hub.planner
+    return link._stats.snapshot(link, link_name(link), next_due_at(planner, link), pending_of(link))
+
+
+def planner_snapshot(planner: Any) -> Dict[str, Any]:
+    """``planner.stats()``: the planner's state and every link's snapshot, in the planner's order."""
+    links = planner.links
+    names = unique_names(link_name(link) for link in links)
+    snapshots = [link._stats.snapshot(link, name, next_due_at(planner, link), pending_of(link))
+                 for link, name in zip(links, names)]
+    health = dict.fromkeys(HEALTH, 0)
+    for snapshot in snapshots:
+        health[snapshot["health"]] += 1
+    return {"planner": {"type": type(planner).__name__, "state": str(getattr(planner, "_state", "")),
+                        "running": bool(planner.running), "links": len(links), "health": health,
+                        "time": wall_time()},
+            "links": snapshots}
+
+
+def next_due_at(planner: Any, link: Any) -> Optional[float]:
+    """When ``link``'s next transfer is due, in seconds since the epoch; None if not scheduled."""
+    job = link.job
+    if planner is None or job is None:
+        return None
+    due = getattr(job, "due", None)
+    if isinstance(due, (int, float)) and not isinstance(due, bool):
+        clock: Any = getattr(planner, "_clock", None)
+        if hasattr(clock, "wall") and hasattr(clock, "now"):
+            return clock.wall() + (due - clock.now())
+        if callable(clock):
+            return wall_time() + (due - clock())
+        return None
+    when: Any = getattr(job, "next_run_time", None)  # APScheduler's jobs
+    return when.timestamp() if hasattr(when, "timestamp") else None
+
+
+def pending_of(link: Any) -> Dict[Any, Tuple[int, Optional[float]]]:
+    """Records waiting for redelivery per outlet, with the oldest one's age in seconds."""
+    return {}
