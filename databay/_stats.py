@@ -52,12 +52,13 @@ class NodeStats:
     redeliveries) are bumped directly, off the hot path.
     """
 
-    __slots__ = ("node", "role", "run_base", "batches_base", "handed_base", "failures",
+    __slots__ = ("node", "role", "label", "run_base", "batches_base", "handed_base", "failures",
                  "failed_records", "extra_calls", "extra_records")
 
     def __init__(self, node: Any, role: str, stats: LinkStats) -> None:
         self.node = node
         self.role = role  # "inlet" or "outlet"
+        self.label = ""  # the node's display name, taken at its first snapshot
         self.run_base = stats.run
         self.batches_base = stats.batches
         self.handed_base = stats.handed
@@ -269,40 +270,50 @@ class LinkStats:
         return "ok" if self.run else "idle"
 
     def snapshot(self, link: Any, name: str, next_due: Optional[float] = None,
-                 pending: Optional[Dict[Any, Tuple[int, Optional[float]]]] = None) -> Dict[str, Any]:
-        """A JSON-ready dict of everything above; ``next_due`` is seconds since the epoch."""
-        now = perf_counter()
-        to_wall = wall_time() - now
+                 pending: Optional[Dict[Any, Tuple[int, Optional[float]]]] = None,
+                 now: Optional[float] = None, to_wall: Optional[float] = None) -> Dict[str, Any]:
+        """A JSON-ready dict of everything above; ``next_due`` is seconds since the epoch.
+
+        ``now`` (perf_counter) and ``to_wall`` (its offset to the epoch) let a
+        planner snapshot all its links against one instant. Written for speed:
+        ``planner.stats()`` of 2,000 links must stay within 20 ms.
+        """
+        if now is None or to_wall is None:
+            now = perf_counter()
+            to_wall = wall_time() - now
         timed = self.timed
-        count = min(timed, WINDOW)
-        order = [(timed - count + k) & _MASK for k in range(count)]
-        durations = [self.durations[i] for i in order]
-        records = [self.records[i] for i in order]
-        late_count = min(self.late, WINDOW)
-        lateness = [self.lateness[(self.late - late_count + k) & _MASK] for k in range(late_count)]
-        pending = pending or {}
-        nodes = self._node_snapshots(link, pending)
-        outlets = [node for node in nodes if node["role"] == "outlet"]
+        durations = _recent(self.durations, timed)
+        records = _recent(self.records, timed)
+        lateness = _recent(self.lateness, self.late)
+        nodes, delivered, queued = self._node_snapshots(link, pending or {})
         running = self.running
+        run = self.run
         last_error = self.last_error
         failing_since = self.failing_since
-        if failing_since is None and last_error is not None and self.error_run == self.run and \
-                self.run and not running:  # failed outside a planner: since its last error
+        if failing_since is None and last_error is not None and self.error_run == run and run and \
+                not running:  # failed outside a planner: since its last error
             failing_since = last_error[3]
+        interval = link._interval_seconds
+        warning = self.last_warning
+        if failing_since is not None:
+            health = "failing"
+        elif warning is not None and now - warning[1] < max(60.0, 3 * interval):
+            health = "warning"
+        else:
+            health = "ok" if run else "idle"
+        counts = {"pulled": self.pulled, "delivered": delivered, "refused": 0, "retried": 0,
+                  "dropped": 0, "dead_lettered": 0}
+        counts.update(link._counts)
+        counts["pending"] = queued
         return {
             "name": name,
-            "key": getattr(link, "_key", None),
-            "tags": list(link.tags),
-            "interval_seconds": link.interval_seconds,
-            "health": self.health(now, link.interval_seconds),
-            "transfers": {"run": self.run, "succeeded": self.run - self.failed - running,
-                          "failed": self.failed, "skipped": self.skipped, "missed": self.missed,
-                          "running": running},
-            "records": {"pulled": self.pulled,
-                        "delivered": sum(node["records_delivered"] for node in outlets),
-                        **dict.fromkeys(("refused", "retried", "dropped", "dead_lettered"), 0),
-                        **getattr(link, "_counts", {}),
-                        "pending": sum(node["records_pending"] for node in outlets)},
+            "key": link._key,
+            "tags": list(link._tags),
+            "interval_seconds": interval,
+            "health": health,
+            "transfers": {"run": run, "succeeded": run - self.failed - running, "failed": self.failed,
+                          "skipped": self.skipped, "missed": self.missed, "running": running},
+            "records": counts,
             "last_transfer": None if not timed and not running else {
                 "started_at": self.start + to_wall,
                 "duration_seconds": None if running else durations[-1],
@@ -312,8 +323,7 @@ class LinkStats:
             "last_error": None if last_error is None else {
                 "type": last_error[0], "message": last_error[1], "node": last_error[2],
                 "at": last_error[3] + to_wall},
-            "last_warning": None if self.last_warning is None else {
-                "kind": self.last_warning[0], "at": self.last_warning[1] + to_wall},
+            "last_warning": None if warning is None else {"kind": warning[0], "at": warning[1] + to_wall},
             "next_due_at": next_due,
             "lateness_seconds": _summary(lateness, self.late, self.lateness_sum),
             "duration_seconds": _summary(durations, timed, self.duration_sum),
@@ -322,23 +332,48 @@ class LinkStats:
         }
 
     def _node_snapshots(self, link: Any, pending: Dict[Any, Tuple[int, Optional[float]]]
-                        ) -> List[Dict[str, Any]]:
-        """One entry per attached node; names are unique within the link (``#2``... for look-alikes)."""
-        attached = [*link.inlets, *link.outlets]
-        names = unique_names(_label(node) for node in attached)
-        entries = []
-        for node, name in zip(attached, names):
-            counts = self.nodes.get(id(node))
+                        ) -> Tuple[List[Dict[str, Any]], int, int]:
+        """One entry per attached node, plus the records delivered and pending over all outlets.
+
+        Names are unique within the link (``#2``... for look-alikes).
+        """
+        known = self.nodes
+        attached = []
+        for node in (*link._inlets, *link._outlets):
+            counts = known.get(id(node))
             if counts is None or counts.node is not node:  # attached behind our back
-                counts = self.nodes[id(node)] = NodeStats(node, _role(link, node), self)
-            entry: Dict[str, Any] = {"name": name, "role": counts.role, "calls": counts.calls(self),
-                                     "failures": counts.failures}
-            if counts.role == "outlet":
-                queued, oldest = pending.get(node, (0, None))
-                entry.update(records_delivered=counts.records(self), records_pending=queued,
-                             oldest_pending_age_seconds=oldest)
-            entries.append(entry)
-        return entries
+                counts = known[id(node)] = NodeStats(node, _role(link, node), self)
+            if not counts.label:
+                counts.label = _label(node)
+            attached.append(counts)
+        names = [counts.label for counts in attached]
+        if len(set(names)) < len(names):
+            names = unique_names(names)
+        entries = []
+        delivered = queued_total = 0
+        run, batches, handed = self.run, self.batches, self.handed
+        for counts, name in zip(attached, names):
+            if counts.role == "inlet":
+                entries.append({"name": name, "role": "inlet", "calls": run - counts.run_base,
+                                "failures": counts.failures})
+                continue
+            queued, oldest = pending.get(counts.node, (0, None)) if pending else (0, None)
+            took = handed - counts.handed_base - counts.failed_records + counts.extra_records
+            delivered += took
+            queued_total += queued
+            entries.append({"name": name, "role": "outlet",
+                            "calls": batches - counts.batches_base + counts.extra_calls,
+                            "failures": counts.failures, "records_delivered": took,
+                            "records_pending": queued, "oldest_pending_age_seconds": oldest})
+        return entries, delivered, queued_total
+
+
+def _recent(ring: List[Any], count: int) -> List[Any]:
+    """The values of a ring written ``count`` times, oldest first."""
+    if count <= WINDOW:
+        return ring[:count]
+    start = count & _MASK
+    return ring[start:] + ring[:start]
 
 
 def _role(link: Any, node: Any) -> str:
@@ -350,8 +385,15 @@ def _summary(values: List[float], count: int, total: float) -> Dict[str, Any]:
     if not values:
         return {"p50": None, "p99": None, "max": None, "window": 0, "count": count, "sum": total}
     ordered = sorted(values)
-    return {"p50": percentile(ordered, 0.5), "p99": percentile(ordered, 0.99), "max": ordered[-1],
-            "window": len(ordered), "count": count, "sum": total}
+    last = len(ordered) - 1
+    middle = last * 0.5
+    low = int(middle)
+    p50 = ordered[low] + (ordered[min(low + 1, last)] - ordered[low]) * (middle - low)
+    high = last * 0.99
+    low = int(high)
+    p99 = ordered[low] + (ordered[min(low + 1, last)] - ordered[low]) * (high - low)
+    return {"p50": p50, "p99": p99, "max": ordered[-1], "window": len(ordered), "count": count,
+            "sum": total}
 
 
 def percentile(ordered: List[float], q: float) -> float:
@@ -412,7 +454,9 @@ def planner_snapshot(planner: Any) -> Dict[str, Any]:
     """``planner.stats()``: the planner's state and every link's snapshot, in the planner's order."""
     links = planner.links
     names = unique_names(link_name(link) for link in links)
-    snapshots = [link._stats.snapshot(link, name, next_due_at(planner, link), pending_of(link))
+    now = perf_counter()
+    to_wall = wall_time() - now
+    snapshots = [link._stats.snapshot(link, name, next_due_at(planner, link), pending_of(link), now, to_wall)
                  for link, name in zip(links, names)]
     health = dict.fromkeys(HEALTH, 0)
     for snapshot in snapshots:

@@ -43,7 +43,7 @@ th { background: #f6f8fa; font-size: 12px; font-weight: 600; color: #57606a; tex
      letter-spacing: .03em; }
 tr:last-child td { border-bottom: 0; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
-.link-name { font-weight: 600; }
+.link-name { font-weight: 600; white-space: nowrap; }
 .tags { color: #57606a; font-size: 12px; }
 .health { display: inline-flex; align-items: center; gap: 6px; font-weight: 600; white-space: nowrap; }
 .dot { width: 10px; height: 10px; border-radius: 50%; display: inline-block; }
@@ -125,11 +125,13 @@ def _row(link: Dict[str, Any], now: float) -> str:
     transfers = link["transfers"]
     records = link["records"]
     tags = ", ".join(link["tags"])
+    shown_tags = " · tags: %s" % _e(tags) if tags and ".".join(link["tags"]) != link["name"] else ""
     name = ("<div class=\"link-name\">%s</div>" % _e(link["name"]) +
-            ("<div class=\"tags\">every %s%s</div>" % (_duration(link["interval_seconds"]),
-                                                       " · tags: %s" % _e(tags) if tags else "")))
+            "<div class=\"tags\">every %s%s</div>" % (_duration(link["interval_seconds"]), shown_tags))
     state = ("<span class=\"health\" style=\"color:%s\"><span class=\"dot\" style=\"background:%s\">"
              "</span>%s</span>" % (colour, colour, _e(_LABELS.get(health, health))))
+    if link["failing_since"] is not None:
+        state += "<div class=\"muted\">for %s</div>" % _duration(max(0.0, now - link["failing_since"]))
     if transfers["running"]:
         state += "<div class=\"muted\">running now</div>"
     counts = ("%d run · %d failed<br><span class=\"muted\">%d skipped · %d missed</span>"
