@@ -85,10 +85,11 @@ class OutletQueue:
 class Turn:
     """What one outlet's turn in a transfer did; read by the pipeline once it returned."""
 
-    __slots__ = ("outlet", "errors", "dead", "lost")
+    __slots__ = ("outlet", "errors", "dead", "lost", "delivered")
 
     def __init__(self, outlet: Outlet) -> None:
         self.outlet = outlet
+        self.delivered = 0  # records pushed successfully (for stats)
         self.errors: List[Tuple[BaseException, Any, bool]] = []  # (error, update, retried) to report
         self.dead: List[DeadLetter] = []
         self.lost = False  # records of this turn left the link undelivered and not dead-lettered
@@ -435,6 +436,8 @@ def turn_steps(delivery: Delivery, queue: Optional[OutletQueue], outlet: Outlet,
             ok, value = yield processed, update
             if not ok:
                 _failed(delivery, turn, None, processed, update, value, outlet)
+            else:
+                turn.delivered += len(processed)
         return turn
     now = delivery.clock()
     if queue.entries and (force or delivery.due(queue, now)):
@@ -457,6 +460,7 @@ def turn_steps(delivery: Delivery, queue: Optional[OutletQueue], outlet: Outlet,
                 break
             _pop(queue, entry)
             queue.failures = 0
+            turn.delivered += len(entry.records) if ok else 0
             if not ok:
                 _rejected(delivery, turn, value, outlet, entry.update)
         if not queue.entries and queue.episode_dropped:
@@ -472,6 +476,8 @@ def turn_steps(delivery: Delivery, queue: Optional[OutletQueue], outlet: Outlet,
     ok, value = yield processed, update
     if not ok:
         _first_push_failed(delivery, queue, turn, processed, update, value, origin, now)
+    else:
+        turn.delivered += len(processed)
     return turn
 
 

@@ -202,6 +202,13 @@ class LinkStats:
             if not ok:
                 self.undelivered(outlet, count)
 
+    def outlet_delivered(self, outlet: Any, count: int) -> None:
+        """``outlet`` took ``count`` records outside the batch path (a retry queue's turn)."""
+        counts = self.nodes.get(id(outlet))
+        if counts is not None and counts.node is outlet:
+            counts.extra_calls += 1
+            counts.extra_records += count
+
     def flushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int) -> None:
         """A flush pushed ``count`` records to ``outlets`` (not all of the link's: no batch count)."""
         for outlet, (ok, _) in zip(outlets, outcomes):
@@ -485,5 +492,8 @@ def next_due_at(planner: Any, link: Any) -> Optional[float]:
 
 
 def pending_of(link: Any) -> Dict[Any, Tuple[int, Optional[float]]]:
-    """Records waiting for redelivery per outlet, with the oldest one's age in seconds."""
-    return {}
+    """Records waiting in each outlet's retry queue (and the oldest one's age: not tracked yet)."""
+    delivery = getattr(link, "_delivery", None)
+    if delivery is None:
+        return {}
+    return {queue.outlet: (queue.pending, None) for queue in delivery.live_queues() if queue.pending}

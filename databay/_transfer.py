@@ -176,6 +176,7 @@ def _turns(link: Link, delivery: Any, current: Any, failures: _Failures, outlets
     for outlet, (ok, value) in zip(outlets, outcomes):
         if ok:
             delivery.absorb(current, value, failures)
+            link._stats.outlet_delivered(outlet, value.delivered)
         else:  # the turn itself failed: abandoned after a timeout, or a BaseException
             if getattr(value, "abandoned", False):
                 current.abandoned = True

@@ -187,3 +187,22 @@ def test_stats_keys_are_documented_shape(obs):
                           "last_warning", "next_due_at", "lateness_seconds", "duration_seconds",
                           "recent", "nodes"}
     assert stats["name"] == "ingest-1" and stats["health"] == "idle"
+
+
+def test_the_readme_example_runs(tmp_path):
+    """The README's "Watching a running planner" block runs as written."""
+    import os
+    import re
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "serve_status" in b)
+    result = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, PYTHONPATH=str(root)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("status page: http://127.0.0.1:")
+    assert json.loads(lines[1])["succeeded"] >= 1
+    assert lines[2] == "# HELP databay_planner_running Whether the planner is running (1) or not (0)."
