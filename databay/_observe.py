@@ -14,9 +14,41 @@ from .events import EventHub
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List
+    from typing import Any, Callable, Dict, Iterable, List, Union
 
     from ._status_server import StatusServer
+    from .events import Subscription
+
+
+class Observable:
+    """The observing methods of every planner (BasePlanner inherits them)."""
+
+    _observe: PlannerObservability
+
+    def stats(self) -> Dict[str, Any]:
+        """Every link's counters and this planner's state, as a JSON-ready dict."""
+        return self._observe.stats()
+
+    def subscribe(self, callback: Callable[[Any], Any],
+                  kinds: Union[str, Iterable[str], None] = None) -> Subscription:
+        """Call ``callback(event)`` for planner events (see :mod:`databay.events`); returns a
+        Subscription whose ``unsubscribe()`` stops it. Callbacks run inline: keep them quick."""
+        return self._observe.events.add(callback, kinds)
+
+    def unsubscribe(self, callback: Callable[[Any], Any]) -> bool:
+        """Stop calling ``callback``; False if it was not subscribed."""
+        return self._observe.events.remove_callback(callback)
+
+    def serve_status(self, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False,
+                     unhealthy_after: float = 60.0) -> StatusServer:
+        """Serve /, /stats, /metrics and /healthz over HTTP until this planner stops.
+
+        ``port=0`` picks a free port (read it from the returned server's
+        ``port``); a host that is not loopback needs ``allow_remote=True``;
+        ``/healthz`` answers 503 once a link has been failing for longer than
+        ``unhealthy_after`` seconds. See ``databay/_status_server.py``.
+        """
+        return self._observe.serve_status(host, port, allow_remote, unhealthy_after)
 
 
 class PlannerObservability:

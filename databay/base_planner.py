@@ -27,17 +27,14 @@ from abc import ABC, abstractmethod
 
 from ._at_exit import shutdown_at_exit_weakly
 from ._log import get_logger
-from ._observe import PlannerObservability
+from ._observe import Observable, PlannerObservability
 from ._validation import to_list
 from .errors import MissingLinkError, PlannerStateError
 from .link import Link
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterable, List, Optional, Union
-
-    from ._status_server import StatusServer
-    from .events import Subscription
+    from typing import Any, List, Optional, Union
 
 _LOGGER = get_logger("databay.BasePlanner")
 
@@ -52,7 +49,7 @@ _RUNNING_TRANSFERS: contextvars.ContextVar = contextvars.ContextVar(
     "databay_running_transfers", default=())
 
 
-class BasePlanner(ABC):
+class BasePlanner(Observable, ABC):
     """Holds links and runs their lifecycle; subclass it to schedule transfers.
 
     Args:
@@ -288,31 +285,6 @@ class BasePlanner(ABC):
         """
         for link in self.links:
             self._run_transfer(link)
-
-    # -- observing (databay/_observe.py) -------------------------------------
-
-    def stats(self) -> Dict[str, Any]:
-        """Every link's counters and this planner's state, as a JSON-ready dict."""
-        return self._observe.stats()
-
-    def subscribe(self, callback: Callable[[Any], Any],
-                  kinds: Union[str, Iterable[str], None] = None) -> Subscription:
-        """Call ``callback(event)`` for planner events (see :mod:`databay.events`); returns a
-        Subscription whose ``unsubscribe()`` stops it. Callbacks run inline: keep them quick."""
-        return self._observe.events.add(callback, kinds)
-
-    def unsubscribe(self, callback: Callable[[Any], Any]) -> bool:
-        """Stop calling ``callback``; False if it was not subscribed."""
-        return self._observe.events.remove_callback(callback)
-
-    def serve_status(self, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False,
-                     unhealthy_after: float = 60.0) -> StatusServer:
-        """Serve /, /stats, /metrics and /healthz over HTTP until this planner stops.
-
-        See :func:`databay._status_server.serve_status` for the arguments.
-        """
-        return self._observe.serve_status(host, port, allow_remote=allow_remote,
-                                          unhealthy_after=unhealthy_after)
 
     def __enter__(self) -> BasePlanner:
         """Start in a background thread; returns once the planner runs."""

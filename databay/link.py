@@ -486,10 +486,10 @@ class Link:
         for node in [*self._inlets, *self._outlets, *dead_letter]:
             if id(node) in keep:
                 continue
-            was_active = node._active
+            was_active = getattr(node, "_active", None)  # a mocked node has none
             try:
                 getattr(node, method)()
-                if node._active is not was_active:
+                if getattr(node, "_active", None) is not was_active:
                     self._stats.node_changed(node, node._active)
             except Exception as error:
                 if not self._ignore_exceptions:
