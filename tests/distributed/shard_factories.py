@@ -2,8 +2,8 @@
 
 Every node reports what happened to it in files under ``out_dir``, because
 the shards are other processes: each delivered record is a line
-``key slot pid`` in ``delivered-<shard>.txt``; each pull a line ``key slot pid``
-in ``pulled-<shard>.txt`` (with ``log_pulls``, which survives a SIGKILL) or, at
+``key slot pid`` in ``delivered-<shard>.txt``; each pull a line ``key slot pid
+seconds-after-the-slot-began`` in ``pulled-<shard>.txt`` (with ``log_pulls``, which survives a SIGKILL) or, at
 ``on_shutdown``, a line ``key pid count`` in ``pull-counts-<shard>.txt``; each
 ``on_start`` / ``on_shutdown`` a line ``event kind key pid`` in ``events-<shard>.txt``;
 with ``log_acks``, each record the link reported safe (``Inlet.on_delivered``) a line
@@ -45,7 +45,7 @@ class _Log:
 
 
 class SlotInlet(Inlet):
-    """Pulls one record naming the grid slot of this transfer (wall time // interval)."""
+    """Pulls one record naming the grid slot of this transfer (its due wall time // interval)."""
 
     def __init__(self, key, interval, out_dir, shard, log_pulls, log_acks=False):
         super().__init__()
@@ -57,12 +57,28 @@ class SlotInlet(Inlet):
         self.counts = os.path.join(out_dir, "pull-counts-%d.txt" % shard)
         self.count = 0
 
+    link = None  # set by the factory: the slot comes from the link's place on its grid
+
+    def _slot(self):
+        """The grid slot this transfer was dispatched for.
+
+        While a transfer runs, the planner's handle (``link.job``) already holds
+        the link's next due time (monotonic seconds); one interval earlier is
+        this transfer's own, whenever its pull starts. Without a handle (a link
+        run by hand), the slot is read from the wall clock.
+        """
+        due = getattr(self.link.job, "due", None) if self.link is not None else None
+        if due is None:
+            return int(time.time() / self.interval + 0.1)
+        wall_due = time.time() - (time.monotonic() - due) - self.interval
+        return round(wall_due / self.interval)  # jitter < interval / 2 rounds to its slot
+
     def pull(self, update):
-        # Due at slot * interval; a transfer may start late by up to 90 % of an interval.
-        slot = int(time.time() / self.interval + 0.1)
+        slot = self._slot()
         self.count += 1
-        if self.pulled is not None:
-            _Log.write(self.pulled, "%s %d %d" % (self.key, slot, os.getpid()))
+        if self.pulled is not None:  # a 4th field: how long after its slot's start the pull ran
+            _Log.write(self.pulled, "%s %d %d %.3f" % (self.key, slot, os.getpid(),
+                                                       time.time() - slot * self.interval))
         if self.acked is not None:
             self.unacked[update.transfer_number] = slot
         return [{"key": self.key, "slot": slot}]
@@ -103,7 +119,7 @@ class FileLineOutlet(Outlet):
 
 
 def slot_links(shard, nshards, out_dir, per_shard=500, interval=0.2, buffer_count=None,
-               journal=False, log_pulls=False, log_acks=False):
+               journal=False, log_pulls=False, log_acks=False, jitter=0.0):
     """Exactly ``per_shard`` links for this shard (it builds only its own links).
 
     Keys ``link-<n>`` are taken in order, keeping those ``shard_of`` maps to
@@ -120,9 +136,16 @@ def slot_links(shard, nshards, out_dir, per_shard=500, interval=0.2, buffer_coun
         options = {}
         if journal:
             options["journal"] = os.path.join(out_dir, "journal-%d.sqlite" % shard)
-        links.append(Link(SlotInlet(key, interval, out_dir, shard, log_pulls, log_acks),
-                          FileLineOutlet(key, out_dir, shard, processors),
-                          interval=interval, key=key, copy_records=False, **options))
+        inlet = SlotInlet(key, interval, out_dir, shard, log_pulls, log_acks)
+        if jitter:  # spread the links over the interval (stable per key, so across restarts too)
+            from databay.schedules import Every
+
+            options["schedule"] = Every(interval, jitter=jitter)
+        else:
+            options["interval"] = interval
+        inlet.link = Link(inlet, FileLineOutlet(key, out_dir, shard, processors),
+                          key=key, copy_records=False, **options)
+        links.append(inlet.link)
     return links
 
 
