@@ -52,9 +52,6 @@ class Shard:
         self._error: Optional[BaseException] = None
         self._started_at: Optional[float] = None
         self._stopped = False
-        self._counts_lock = threading.Lock()
-        self._transfers = 0
-        self._failed = 0
         self._built = 0
 
     # -- lifecycle ---------------------------------------------------------
@@ -84,8 +81,6 @@ class Shard:
         for link in links:
             _align(link)
         planner = SchedulePlanner(links, **{**_PLANNER_DEFAULTS, **spec.planner_kwargs})
-        for link in links:
-            self._count_transfers(link)
         self._planner = planner
         self._thread = threading.Thread(target=self._run_planner, name="databay-shard-%d"
                                         % self.index, daemon=True)
@@ -138,10 +133,11 @@ class Shard:
     def status(self, links: bool = False) -> Dict[str, Any]:
         """A plain, JSON-serialisable snapshot of this shard.
 
-        ``counters`` sums the planner's per-link counters (``transfers`` run,
-        failed, skipped, missed...; ``records`` pulled, delivered...) and
-        ``health`` counts links per health, where the planner has ``stats()``;
-        with ``links=True``, ``links_stats`` holds every link's own snapshot.
+        ``counters`` sums the planner's ``stats()`` of every link (``transfers``
+        run, failed, skipped, missed...; ``records`` pulled, delivered...),
+        ``transfers`` and ``failed_transfers`` repeat the two main ones, and
+        ``health`` counts links per health; with ``links=True``,
+        ``links_stats`` holds every link's own snapshot.
         """
         import socket
 
@@ -154,9 +150,8 @@ class Shard:
             state = "failed"
         else:
             state = "starting"
-        with self._counts_lock:
-            transfers, failed = self._transfers, self._failed
-        stats = planner.stats() if planner is not None and hasattr(planner, "stats") else None
+        stats = planner.stats() if planner is not None else None
+        counters = sum_counters(stats["links"]) if stats is not None else None
         status = {
             "shard": self.index,
             "state": state,
@@ -165,31 +160,15 @@ class Shard:
             "links": len(planner.links) if planner is not None else 0,
             "links_built": self._built,
             "started_at": self._started_at,
-            "transfers": transfers,
-            "failed_transfers": failed,
+            "transfers": counters["transfers"].get("run", 0) if counters else 0,
+            "failed_transfers": counters["transfers"].get("failed", 0) if counters else 0,
             "error": None if self._error is None else repr(self._error),
-            "counters": None if stats is None else sum_counters(stats.get("links", ())),
-            "health": None if stats is None else dict(stats.get("planner", {}).get("health", {})),
+            "counters": counters,
+            "health": dict(stats["planner"]["health"]) if stats is not None else None,
         }
         if links:
-            status["links_stats"] = None if stats is None else stats.get("links")
+            status["links_stats"] = stats["links"] if stats is not None else None
         return status
-
-    def _count_transfers(self, link: Link) -> None:
-        """Count ``link``'s transfers and failed transfers, whatever the planner reports."""
-        transfer = link.transfer
-
-        def counted() -> None:
-            ok = False
-            try:
-                transfer()
-                ok = True
-            finally:
-                with self._counts_lock:
-                    self._transfers += 1
-                    self._failed += not ok
-
-        link.transfer = counted  # type: ignore[method-assign]
 
 
 def _align(link: Link) -> None:

@@ -205,6 +205,10 @@ def test_shard_keeps_only_its_own_links_and_runs_them(tmp_path):
         finals = [shard.stop(timeout=30) for shard in shards]
     assert [final["state"] for final in finals] == ["stopped", "stopped"]
     assert all(final["failed_transfers"] == 0 for final in finals)
+    for final in finals:  # the sums of the planner's own stats(), next to the shard's count
+        assert final["counters"]["transfers"]["run"] == final["transfers"]
+        assert final["counters"]["transfers"]["failed"] == 0
+        assert sum(final["health"].values()) == final["links"]
     json.dumps(finals)  # plain data
 
 
