@@ -1,7 +1,7 @@
 """The links of benchmarks/distributed.py, imported by name in each shard's process.
 
 Each link pulls one int and pushes it to an outlet that does nothing. Its
-inlet remembers which grid slots it ran (wall time // interval) and writes
+inlet remembers which grid slots it ran (due wall time // interval) and writes
 ``key slot slot ...`` to ``slots-<shard>-<pid>.txt`` at on_shutdown, so the
 driver can count kept slots without any I/O per transfer.
 """
@@ -21,10 +21,19 @@ class SlotCountingInlet(Inlet):
         self.key, self.interval, self.report = key, interval, report
         self.slots = set()
 
+    link = None  # set by build_links
+
     def pull(self, update):
         import time
 
-        self.slots.add(int(time.time() / self.interval + 0.1))
+        # The link's handle holds its next due time (monotonic) while this transfer
+        # runs: one interval earlier is this transfer's slot, however late it started.
+        due = getattr(self.link.job, "due", None)
+        if due is None:
+            self.slots.add(int(time.time() / self.interval + 0.1))
+        else:
+            wall = time.time() - (time.monotonic() - due) - self.interval
+            self.slots.add(round(wall / self.interval))
         return 1
 
     def on_shutdown(self):
@@ -46,6 +55,7 @@ def build_links(shard, nshards, out_dir, per_shard=10000, interval=1.0):
         key = "bench-%d" % n
         n += 1
         if shard_of(key, nshards) == shard:
-            links.append(Link(SlotCountingInlet(key, interval, report), DropOutlet(),
-                              interval=interval, key=key, copy_records=False))
+            inlet = SlotCountingInlet(key, interval, report)
+            inlet.link = Link(inlet, DropOutlet(), interval=interval, key=key, copy_records=False)
+            links.append(inlet.link)
     return links
