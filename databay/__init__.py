@@ -22,6 +22,7 @@ from .link import Link
 from .outlet import MetadataKey, Outlet
 from .record import Record
 from .retry import Retry
+from .schedules import Cron, Every
 from .update import Update
 
 __version__ = "0.4.0"
@@ -42,7 +43,9 @@ def __dir__() -> list:
 
 __all__ = [
     "BasePlanner",
+    "Cron",
     "DatabayError",
+    "Every",
     "ImplementationError",
     "Inlet",
     "InvalidNodeError",

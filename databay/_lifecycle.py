@@ -70,22 +70,50 @@ def _prepare_stand_in(node: Any) -> None:
 
 
 class Lifecycle:
-    """``on_start``/``on_shutdown`` hooks that run once per instance.
+    """``on_start``/``on_shutdown`` hooks that run once per instance, reference-counted.
 
-    A node shared by several links (or planners) is started by whichever asks
-    first and shut down once. ``active`` is True between a successful
-    ``on_start`` and the following ``on_shutdown``. If ``on_start`` raises, the
-    node stays inactive, so a later ``try_shutdown`` does not call
-    ``on_shutdown`` for a node that never started.
+    Links use a node through :meth:`_acquire` and :meth:`_release`: ``on_start``
+    runs when the first user (a started link, in any planner) acquires it and
+    ``on_shutdown`` when the last one releases it, so a node shared by links
+    in two planners keeps running until both stopped. A node started by hand
+    (``try_start``) before any link acquired it is left running: whoever
+    started it stops it. ``active`` is True between a successful ``on_start``
+    and the following ``on_shutdown``; if ``on_start`` raises, the node stays
+    inactive and unacquired.
     """
 
     _active: bool
+    _users: int
+    _started_by_users: bool
     _lifecycle_lock: _thread.RLock
     _uses_coroutine: bool  # set by Inlet/Outlet: whether pull/push is ``async def``
 
     def _init_lifecycle(self) -> None:
         self._active = False
+        self._users = 0  # started links using this node
+        self._started_by_users = False  # on_start ran because a link acquired it
         self._lifecycle_lock = _thread.RLock()  # threading's RLock, without importing threading
+
+    def _acquire(self) -> None:
+        """One more user: start the node if it is the first and the node is not active."""
+        check_initialised(self)
+        with self._lifecycle_lock:
+            if not self._active:
+                self.on_start()
+                self._active = True
+                self._started_by_users = True
+            self._users += 1
+
+    def _release(self) -> None:
+        """One user less: shut the node down after the last, if a user started it."""
+        check_initialised(self)
+        with self._lifecycle_lock:
+            if self._users == 0:
+                return
+            self._users -= 1
+            if self._users == 0 and self._started_by_users:
+                self._started_by_users = False
+                self.try_shutdown()
 
     @property
     def active(self) -> bool:
@@ -109,6 +137,7 @@ class Lifecycle:
             if not self._active:
                 return
             self._active = False
+            self._started_by_users = False
             self.on_shutdown()
 
     def on_start(self) -> None:

@@ -25,17 +25,31 @@ def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> An
     return value
 
 
-def to_seconds(name: str, value: Any) -> float:
-    """Return a positive interval in seconds from a timedelta, int or float."""
+def to_seconds(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    """Return a positive number of seconds from a timedelta, int or float.
+
+    The largest value accepted is ``threading.TIMEOUT_MAX`` (about 292 years on
+    Linux): anything longer cannot be waited for, and ``1e300`` would not even
+    fit in a timedelta. ``None`` is returned as is when ``allow_none``.
+    """
+    if value is None and allow_none:
+        return None
+    import _thread  # builtin, already loaded: TIMEOUT_MAX without importing threading
+
+    accepted = "a positive number of seconds up to %g or a timedelta%s" % (
+        _thread.TIMEOUT_MAX, " or None" if allow_none else "")
     datetime = sys.modules.get("datetime")  # a timedelta implies datetime was imported
     if datetime is not None and isinstance(value, datetime.timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            raise ValueError("%s=%s must be %s" % (name, short_repr(value), accepted)) from None
     else:
-        raise TypeError("%s=%r must be a positive number of seconds or a timedelta" % (name, value))
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError("%s=%r must be a positive number of seconds or a timedelta" % (name, value))
+        raise TypeError("%s=%s must be %s" % (name, short_repr(value), accepted))
+    if not 0 < seconds <= _thread.TIMEOUT_MAX:  # also rejects NaN and infinity
+        raise ValueError("%s=%s must be %s" % (name, short_repr(value), accepted))
     return seconds
 
 

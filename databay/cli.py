@@ -214,6 +214,8 @@ def run_forever(planner: BasePlanner, seconds: Optional[float] = None, status: A
         timer = threading.Timer(seconds, planner.shutdown, kwargs={"wait": False})
         timer.daemon = True
     restore = _handle_signals(planner)
+    if hasattr(planner, "handle_signals"):
+        planner.handle_signals = False  # the handlers above stay in charge during start()
     try:
         if timer is not None:
             timer.start()
@@ -322,10 +324,12 @@ def _serve_status(planner: BasePlanner, host: str, port: int) -> Any:
 
 def _when(link: Link) -> str:
     """How often ``link`` runs, in words: its schedule when it has one, else its interval."""
-    schedule = getattr(link, "schedule", None)
-    if schedule is not None:
-        return "on %r" % (schedule,)
-    return "every %gs" % link.interval_seconds
+    from .schedules import Every
+
+    schedule = link.schedule
+    if isinstance(schedule, Every) and schedule == Every(schedule.seconds):  # a plain interval
+        return "every %gs" % schedule.seconds
+    return "on %r" % (schedule,)
 
 
 def _handle_signals(planner: BasePlanner) -> Any:

@@ -28,7 +28,7 @@ from .update import Update
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Union
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 __all__ = ["Link", "Update"]
 
@@ -45,7 +45,8 @@ class Link:
     Args:
         inlets: an Inlet or a list of Inlets.
         outlets: an Outlet or a list of Outlets.
-        interval: seconds between transfers, as a timedelta, int or float > 0.
+        interval: seconds between transfers, as a timedelta, int or float > 0;
+            short for ``schedule=Every(interval)``. Give it or ``schedule``.
         tags: a str or list of str naming the link; they prefix ``str(update)``.
         copy_records: give each outlet its own deep copy of every batch, so no
             outlet sees another's changes (default True).
@@ -57,10 +58,15 @@ class Link:
             this link once as soon as it starts (default True).
         processors: callables taking and returning a list of records, in order.
         groupers: callables taking and returning a list of batches, in order.
+        schedule: when transfers are due, e.g. ``Every(10, align=True)`` or
+            ``Cron("*/5 * * * *", tz="Europe/Berlin")`` (see ``databay.schedules``).
+        timeout: seconds one node call may take (None: the planner's default,
+            which is no limit unless ``SchedulePlanner(timeout=...)`` sets one).
 
     Raises:
         TypeError: a node is not an Inlet/Outlet, or an argument has the wrong type.
-        ValueError: ``interval`` is not positive or ``inlet_concurrency`` < 1.
+        ValueError: ``interval`` is not positive, both or neither of ``interval``
+            and ``schedule`` are given, or ``inlet_concurrency`` < 1.
         InvalidNodeError: the same inlet or outlet is given twice.
         ImplementationError: a node's ``__init__`` skipped ``super().__init__()``.
     """
@@ -68,7 +74,7 @@ class Link:
     def __init__(self,
                  inlets: Union[Inlet, Sequence[Inlet]],
                  outlets: Union[Outlet, Sequence[Outlet]],
-                 interval: Union[datetime.timedelta, int, float],
+                 interval: Union[datetime.timedelta, int, float, None] = None,
                  tags: Union[str, List[str], None] = None,
                  copy_records: bool = True,
                  ignore_exceptions: bool = False,
@@ -95,7 +101,6 @@ class Link:
         self._outlets: List[Outlet] = []
         self._needs_loop = False
         self._running = False  # between on_start and on_shutdown
-        self._interval_seconds = to_seconds("interval", interval)
         self._tags = to_tags("tags", tags)
         self._copy_records = check_bool("copy_records", copy_records)
         self._ignore_exceptions = check_bool("ignore_exceptions", ignore_exceptions)
@@ -115,14 +120,30 @@ class Link:
         self.add_inlets(inlets)
         self.add_outlets(outlets)
         # Each feature below parses its own arguments in its own method.
-        self._init_schedule(schedule)
+        self._init_schedule(interval, schedule)
         self._init_timeout(timeout)
         self._init_delivery(retry, dead_letter, journal)
         self._init_key(key)
 
-    def _init_schedule(self, schedule: Any) -> None:
-        """When transfers are due (planners ask the schedule)."""
+    def _init_schedule(self, interval: Any, schedule: Any) -> None:
+        """When transfers are due (planners ask the schedule), and the planner-side state."""
+        from .schedules import Every
+
+        if schedule is None:
+            if interval is None:
+                raise TypeError("interval=None and schedule=None: a Link needs interval= (a positive "
+                                "number of seconds or a timedelta) or schedule=Every(...)/Cron(...)")
+            schedule = Every(to_seconds("interval", interval))
+        elif interval is not None:
+            raise ValueError("interval=%r and schedule=%r: give one of them, not both"
+                             % (interval, schedule))
+        elif not callable(getattr(schedule, "bind", None)):
+            raise TypeError("schedule=%r must be a schedule such as Every(10) or "
+                            "Cron('*/5 * * * *') (an object with a bind() method)" % (schedule,))
         self._schedule = schedule
+        self._interval_seconds: Optional[float] = getattr(schedule, "seconds", None)
+        self._planner: Any = None  # the planner holding this link (at most one)
+        self._acquired: List[Any] = []  # nodes this link started or shares (see on_start)
 
     def _init_timeout(self, timeout: Optional[float]) -> None:
         """The limit of one node call, in seconds (None: no limit; see :meth:`transfer`).
@@ -230,17 +251,16 @@ class Link:
     def _started_if_running(self, nodes: list) -> list:
         """Start ``nodes`` when this link is started; if one fails, stop those started before."""
         if self._running:
-            started: list = []  # only nodes this call started: shared ones may serve other links
+            acquired: list = []
             for node in nodes:
-                was_active = node.active
                 try:
-                    node.try_start()
+                    node._acquire()
                 except BaseException:
-                    for done in started:
-                        done.try_shutdown()
+                    for done in acquired:
+                        done._release()
                     raise
-                if not was_active:
-                    started.append(node)
+                acquired.append(node)
+            self._acquired.extend(acquired)
         return nodes
 
     def remove_outlets(self, outlets: Union[Outlet, Sequence[Outlet]]) -> None:
@@ -285,16 +305,28 @@ class Link:
     # -- configuration -----------------------------------------------------
 
     @property
-    def interval(self) -> datetime.timedelta:
-        """Time between transfers, as a timedelta."""
+    def interval(self) -> Optional[datetime.timedelta]:
+        """Time between transfers, as a timedelta (None for a schedule without one, e.g. Cron)."""
         import datetime
 
+        if self._interval_seconds is None:
+            return None
         return datetime.timedelta(seconds=self._interval_seconds)
 
     @property
-    def interval_seconds(self) -> float:
-        """Time between transfers in seconds."""
+    def interval_seconds(self) -> Optional[float]:
+        """Time between transfers in seconds (None for a schedule without one, e.g. Cron)."""
         return self._interval_seconds
+
+    @property
+    def schedule(self) -> Any:
+        """When transfers are due: ``Every(interval)`` unless ``schedule=`` said otherwise."""
+        return self._schedule
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """The limit of one node call in seconds, as given (None: the planner's default)."""
+        return self._timeout
 
     @property
     def tags(self) -> List[str]:
@@ -447,32 +479,58 @@ class Link:
         return link_snapshot(self)
 
     def on_start(self) -> None:
-        """Start every inlet and outlet (and the dead letter) that is not active yet (``try_start``).
+        """Start using every inlet and outlet (and the dead letter): a node's ``on_start``
+        runs for its first user.
 
-        With a journal, opens it; what an earlier run left in it is replayed
-        at the start of the first transfer (or flush).
+        Idempotent. If a node fails to start, the nodes this call started are
+        released again and the error propagates (with ``ignore_exceptions`` it
+        is logged and the other nodes still start). With a journal, opens it;
+        what an earlier run left in it is replayed at the start of the first
+        transfer (or flush).
         """
         if self._delivery is not None:
             self._delivery.start()  # first: a journal that cannot be opened leaves no node started
-        self._each_node("on_start", "try_start")
         self._running = True
+        dead_letter = [] if self._dead_letter is None else [self._dead_letter]
+        for node in [*self._inlets, *self._outlets, *dead_letter]:
+            if any(node is held for held in self._acquired):
+                continue
+            was_active = getattr(node, "_active", None)  # a mocked node has none
+            try:
+                node._acquire()
+                if getattr(node, "_active", None) is not was_active:
+                    self._stats.node_changed(node, node._active)
+            except Exception as error:
+                if not self._ignore_exceptions:
+                    self._running = False
+                    self._release_nodes()
+                    if self._delivery is not None:
+                        self._delivery.stop()
+                    raise
+                _LOGGER.error("on_start of %r failed in %r: %r", node, self, error, exc_info=True)
+                continue
+            self._acquired.append(node)
 
-    def on_shutdown(self, keep: Collection[int] = ()) -> None:
-        """Shut down every active inlet and outlet and close this link's event loop.
+    def on_shutdown(self) -> None:
+        """Stop using the nodes: a node's ``on_shutdown`` runs when its last user stops.
 
-        Args:
-            keep: ``id()`` of nodes to leave running because another link
-                still uses them (planners pass this when removing a link).
+        Nodes still used by another started link (in this or another planner)
+        keep running. Also closes this link's event loop. Idempotent.
         """
         self._running = False
+        error: Optional[BaseException] = None
         try:
             if self._delivery is not None:
                 self._delivery.stop()
-            self._each_node("on_shutdown", "try_shutdown", keep)
         finally:
-            self._loop_runner.close()
-            if self._repeat_limiter is not None:
-                self._repeat_limiter.flush()
+            try:
+                error = self._release_nodes()
+            finally:
+                self._loop_runner.close()
+                if self._repeat_limiter is not None:
+                    self._repeat_limiter.flush()
+        if error is not None and not self._ignore_exceptions:
+            raise error
 
     def _failure_log(self) -> RepeatLimiter:
         """The limiter through which this link logs node failures (one traceback, then summaries)."""
@@ -481,21 +539,27 @@ class Link:
             limiter = self._repeat_limiter = RepeatLimiter(_LOGGER)
         return limiter
 
-    def _each_node(self, hook: str, method: str, keep: Collection[int] = ()) -> None:
-        dead_letter = [] if self._dead_letter is None else [self._dead_letter]
-        for node in [*self._inlets, *self._outlets, *dead_letter]:
-            if id(node) in keep:
-                continue
+    def _release_nodes(self) -> Optional[BaseException]:
+        """Release every acquired node, even if some fail; returns the first failure."""
+        acquired, self._acquired = self._acquired, []
+        first: Optional[BaseException] = None
+        for node in acquired:
             was_active = getattr(node, "_active", None)  # a mocked node has none
             try:
-                getattr(node, method)()
+                node._release()
                 if getattr(node, "_active", None) is not was_active:
                     self._stats.node_changed(node, node._active)
             except Exception as error:
-                if not self._ignore_exceptions:
-                    raise
-                _LOGGER.error("%s of %r failed in %r: %r", hook, node, self, error, exc_info=True)
+                _LOGGER.error("on_shutdown of %r failed in %r: %r", node, self, error,
+                              exc_info=True)
+                first = first or error
+        return first
 
     def __repr__(self) -> str:
+        from .schedules import Every
+
+        schedule = self._schedule
+        plain = isinstance(schedule, Every) and schedule == Every(schedule.seconds)
+        when = self.interval if plain else schedule
         return "Link(tags:%s, interval:%s, inlets:%s, outlets:%s)" % (
-            self._tags, self.interval, self._inlets, self._outlets)
+            self._tags, when, self._inlets, self._outlets)

@@ -48,13 +48,12 @@ def pull_records(inlet: Inlet, *, transfers: int = 1) -> List[Record]:
     """
     outlet = CollectingOutlet()
     link = Link(inlet, outlet, interval=1, tags="databay_testing", copy_records=False)
-    keep = (id(inlet),) if inlet.active else ()
-    link.on_start()
+    link.on_start()  # reference-counted: an inlet that was already active stays active
     try:
         for _ in range(transfers):
             link.transfer()
     finally:
-        link.on_shutdown(keep=keep)
+        link.on_shutdown()
     return [record for batch in outlet.batches for record in batch]
 
 

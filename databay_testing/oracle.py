@@ -1,6 +1,6 @@
 """The oracle: which records a value returned by ``Inlet.pull`` must become.
 
-The rules (DESIGN.md, "What a pull returns"): a ``list`` (or list subclass)
+The rules (docs/design.md, "What a pull returns"): a ``list`` (or list subclass)
 gives one record per element, in order, and ``[]`` gives none; anything else
 gives exactly one record. An element (or the single value) that already is a
 :class:`~databay.Record` is passed on as it is, the very same object; every

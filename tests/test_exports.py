@@ -1,4 +1,4 @@
-"""Public names: databay.__all__ and every 0.3.0 import path listed in DESIGN.md."""
+"""Public names: databay.__all__ and every 0.3.0 import path listed in docs/design.md."""
 
 import importlib
 
@@ -31,7 +31,7 @@ IMPORT_PATHS = [
 
 @pytest.mark.parametrize("module, names", IMPORT_PATHS, ids=[m for m, _ in IMPORT_PATHS])
 def test_030_import_paths(module, names):
-    """Every DESIGN.md 0.3.0 import path works and provides the listed names."""
+    """Every 0.3.0 import path in docs/design.md works and provides the listed names."""
     namespace = {}
     exec("from %s import %s" % (module, ", ".join(names)), namespace)
     assert all(namespace[name] is not None for name in names)

@@ -173,6 +173,12 @@ class Shard:
 
 def _align(link: Link) -> None:
     """Put ``link`` on the wall-clock-aligned grid of its interval, if it has no schedule."""
+    from ..schedules import Every
+
+    schedule = link.schedule
+    if isinstance(schedule, Every) and not schedule.align:
+        link._schedule = Every(schedule.seconds, align=True, offset=schedule.offset,
+                               jitter=schedule.jitter)
 
 
 def sum_counters(snapshots: Any) -> Dict[str, Dict[str, int]]:

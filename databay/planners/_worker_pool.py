@@ -1,20 +1,27 @@
-"""A small pool of daemon worker threads, created on demand and joined on close.
+"""The planner's worker threads: as few as keep up, more only while tasks are stuck.
 
-``concurrent.futures.ThreadPoolExecutor`` would do, but it costs ~10 ms to
-import and a Future per task; the planner needs neither results nor futures,
-only "run this soon" for thousands of tiny transfers a second.
+``concurrent.futures.ThreadPoolExecutor`` starts a thread per submitted task
+until it reaches its cap, so a burst of a thousand 5 µs transfers ends up on
+thirty threads fighting for the GIL. This pool grows only when workers fall
+behind while not using the CPU: a *spawner* thread (asleep unless tasks wait
+and no worker is idle) adds one worker when a task has waited ``patience``
+seconds of real time and, meanwhile, no task was taken or the process used
+less than half a CPU (the workers are blocked, not busy).
+Short transfers are drained by one or a few
+workers; blocking ones get a new worker every ``patience`` up to
+``max_workers``, so a hung transfer never blocks the others. Workers idle for
+``idle_timeout`` seconds exit (the last one stays).
 
-Starting a thread takes 0.1-2 ms (``Thread.start`` waits for the new thread to
-run), so no worker ever starts one: a *spawner* thread adds workers while
-tasks wait and no worker is idle, and workers go straight to their tasks.
-Fast tasks are drained by the first worker long before a crowd is started;
-blocking tasks get more workers as the backlog persists, up to ``max_workers``.
+A timer is unavoidable: nothing but time tells a blocking task from a short
+one. Growth is real time, never the planner's clock, so it also works under a
+virtual clock.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+import time
 
 from .._log import get_logger
 
@@ -28,93 +35,132 @@ _LOGGER = get_logger("databay.SchedulePlanner")
 
 
 class WorkerPool:
-    """Runs submitted ``(function, args)`` tasks on at most ``max_workers`` threads.
+    """Runs submitted ``(function, args)`` tasks on at most ``max_workers`` threads."""
 
-    ``submit_many`` and ``close`` are meant to be called from one thread (the
-    planner's scheduling loop); tasks may run anywhere in the pool.
-    """
-
-    def __init__(self, max_workers: int, name: str = "databay-worker") -> None:
+    def __init__(self, max_workers: int, name: str = "databay-worker", patience: float = 0.005,
+                 idle_timeout: float = 30.0) -> None:
         self._max_workers = max_workers
         self._name = name
+        self._patience = patience
+        self._idle_timeout = idle_timeout
         self._tasks: collections.deque = collections.deque()
         lock = threading.Lock()
         self._ready = threading.Condition(lock)  # workers wait here for tasks
-        self._short = threading.Condition(lock)  # the spawner waits here for a backlog
+        self._short = threading.Condition(lock)  # the spawner waits here for a stall
         self._threads: List[threading.Thread] = []
         self._spawner: Optional[threading.Thread] = None
         self._idle = 0
+        self._taken = 0  # tasks taken by workers so far: the spawner's measure of progress
         self._closed = False
+        self._serial = 0
+
+    @property
+    def size(self) -> int:
+        """How many worker threads exist now."""
+        return len(self._threads)
 
     def submit_many(self, tasks: Iterable[Task]) -> None:
-        """Queue tasks; wake idle workers, or ask for more if none is idle."""
+        """Queue tasks and wake idle workers (or the spawner, if none is idle)."""
+        starting: List[threading.Thread] = []
         with self._ready:
             if self._closed:
                 return
             self._tasks.extend(tasks)
-            self._ready.notify(min(len(self._tasks), self._idle))
-            starting: List[threading.Thread] = []
-            if self._short_of_workers():
-                if self._spawner is None:  # first use: one worker at once, then the spawner
-                    starting = [self._new_worker(), threading.Thread(
-                        target=self._spawn, name="%s-spawner" % self._name, daemon=True)]
-                    self._spawner = starting[1]
-                else:
-                    self._short.notify()
+            if self._idle:
+                self._ready.notify(min(len(self._tasks), self._idle))
+            elif not self._threads:  # first use: one worker at once, the spawner for later
+                starting.append(self._new_worker())
+            else:
+                starting.extend(self._watch())
         for thread in starting:
             thread.start()
 
     def close(self) -> None:
-        """Drop queued tasks, let running ones finish, and join every thread."""
+        """Accept no more tasks and drop the queued ones; running tasks go on."""
         with self._ready:
             self._closed = True
             self._tasks.clear()
             self._ready.notify_all()
             self._short.notify_all()
-            spawner = self._spawner
-        if spawner is not None and spawner is not threading.current_thread():
-            spawner.join()  # after this, no worker can be added
+
+    def join(self, timeout: Optional[float] = None) -> int:
+        """After :meth:`close`, wait for the threads to end; how many are still busy
+        when ``timeout`` (real seconds, for all of them) runs out (daemon threads)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._ready:
+            threads = list(self._threads) + ([self._spawner] if self._spawner is not None else [])
         current = threading.current_thread()
-        for thread in list(self._threads):
-            if thread is not current and thread.ident is not None:  # never started: nothing to join
-                thread.join()
+        left = 0
+        for thread in threads:
+            if thread is current or thread.ident is None:
+                continue
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            left += thread.is_alive()
+        return left
 
     def _short_of_workers(self) -> bool:
         """Tasks wait, nobody is idle, and the cap allows another worker (lock held)."""
         return bool(self._tasks) and not self._idle and not self._closed and \
             len(self._threads) < self._max_workers
 
+    def _watch(self) -> List[threading.Thread]:
+        """Wake the spawner if tasks wait and nobody is idle; returns it to start on first use."""
+        if not self._short_of_workers():
+            return []
+        if self._spawner is None:
+            self._spawner = threading.Thread(target=self._spawn, daemon=True,
+                                             name="%s-spawner" % self._name)
+            return [self._spawner]
+        self._short.notify()
+        return []
+
     def _spawn(self) -> None:
-        """The spawner: start one worker at a time while the pool is short of them."""
+        """Add a worker whenever tasks waited ``patience`` seconds without progress."""
         while True:
             with self._ready:
                 while not self._closed and not self._short_of_workers():
                     self._short.wait()
+                waiting, taken = len(self._tasks), self._taken
+                began, cpu = time.monotonic(), time.process_time()
+                self._short.wait(self._patience)
                 if self._closed:
                     return
+                if self._taken - taken >= waiting or not self._short_of_workers():
+                    continue  # every task that waited then was taken: the workers keep up
+                busy = (time.process_time() - cpu) / max(time.monotonic() - began, 1e-9)
+                if self._taken != taken and busy > 0.5:
+                    continue  # progress, with the CPU busy: another thread would only contend
                 thread = self._new_worker()
             thread.start()
 
     def _new_worker(self) -> threading.Thread:
         """A new, unstarted worker thread, already counted (lock held)."""
+        self._serial += 1
         thread = threading.Thread(target=self._work, daemon=True,
-                                  name="%s-%d" % (self._name, len(self._threads)))
+                                  name="%s-%d" % (self._name, self._serial))
         self._threads.append(thread)
         return thread
 
     def _work(self) -> None:
         tasks = self._tasks
+        me = threading.current_thread()
         while True:
             with self._ready:
                 while not tasks:
                     if self._closed:
+                        self._threads.remove(me)
                         return
                     self._idle += 1
-                    self._ready.wait()
+                    woken = self._ready.wait(self._idle_timeout)
                     self._idle -= 1
+                    if not woken and not tasks and len(self._threads) > 1:
+                        self._threads.remove(me)  # idle too long: shrink
+                        return
                 function, args = tasks.popleft()
-                if self._short_of_workers():
-                    self._short.notify()
+                self._taken += 1
+                starting = self._watch() if tasks else ()
+            for thread in starting:
+                thread.start()
             try:
                 function(*args)
             except BaseException:  # noqa: BLE001 - a worker must outlive any task

@@ -33,7 +33,12 @@ class ApsPlanner(BasePlanner):
         threads: size of APScheduler's thread pool executor (default 30).
         executors_override: entries merged into APScheduler's ``executors``.
         job_defaults_override: entries merged into APScheduler's ``job_defaults``.
-        ignore_exceptions, immediate_transfer, shutdown_at_exit: see BasePlanner.
+        ignore_exceptions, immediate_transfer, shutdown_at_exit, handle_signals,
+            timeout: see BasePlanner.
+
+    Links with an ``Every(seconds)`` schedule use APScheduler's interval
+    trigger; any other schedule (aligned, jittered, ``Cron``) is asked for its
+    due times through a small trigger adapter, on real time.
 
     Raises:
         ImportError: APScheduler is not installed (install ``databay[aps]``).
@@ -43,7 +48,8 @@ class ApsPlanner(BasePlanner):
                  executors_override: Optional[Dict[str, Any]] = None,
                  job_defaults_override: Optional[Dict[str, Any]] = None,
                  ignore_exceptions: bool = False, catch_exceptions: Optional[bool] = None,
-                 immediate_transfer: bool = True, shutdown_at_exit: bool = False) -> None:
+                 immediate_transfer: bool = True, shutdown_at_exit: bool = False, *,
+                 handle_signals: bool = True, timeout: Optional[float] = None) -> None:
         try:
             import apscheduler  # noqa: F401
         except ImportError as error:
@@ -59,7 +65,8 @@ class ApsPlanner(BasePlanner):
         self._scheduler: Any = None
         self._stop = threading.Event()
         super().__init__(links=links, ignore_exceptions=ignore_exceptions,
-                         immediate_transfer=immediate_transfer, shutdown_at_exit=shutdown_at_exit)
+                         immediate_transfer=immediate_transfer, shutdown_at_exit=shutdown_at_exit,
+                         handle_signals=handle_signals, timeout=timeout)
 
     def _new_scheduler(self) -> Any:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -73,10 +80,7 @@ class ApsPlanner(BasePlanner):
     def _schedule(self, link: Link) -> None:
         if self._scheduler is None:
             return  # start() schedules every link
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        job = self._scheduler.add_job(self._run_transfer, args=(link,),
-                                      trigger=IntervalTrigger(seconds=link.interval_seconds))
+        job = self._scheduler.add_job(self._run_transfer, args=(link,), trigger=_trigger(link))
         link.set_job(job)
 
     def _unschedule(self, link: Link) -> None:
@@ -131,3 +135,37 @@ class APSPlanner(ApsPlanner):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         warn_deprecated("APSPlanner", "ApsPlanner", since="0.1.7")
         super().__init__(*args, **kwargs)
+
+
+def _trigger(link: Link) -> Any:
+    """APScheduler's IntervalTrigger for a plain interval, else an adapter asking the schedule."""
+    from apscheduler.triggers.base import BaseTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from ..schedules import Every
+    from .clock import SystemClock
+
+    schedule = link.schedule
+    if isinstance(schedule, Every) and not (schedule.align or schedule.offset or schedule.jitter):
+        return IntervalTrigger(seconds=schedule.seconds)
+
+    class ScheduleTrigger(BaseTrigger):
+        """Due times from a databay schedule, in APScheduler's datetimes."""
+
+        def __init__(self) -> None:
+            clock = SystemClock()
+            self._clock = clock
+            self._timeline = schedule.bind(clock.now(), clock, str(getattr(link, "_key", None)
+                                                                   or link.tags or repr(link)))
+
+        def get_next_fire_time(self, previous: Any, now: Any) -> Any:
+            import datetime
+
+            shift = self._clock.wall() - self._clock.now()
+            after = (previous or now).timestamp() - shift
+            if previous is None:
+                after -= 1e-6  # a due time exactly now counts
+            due = self._timeline.next_due(after) + shift
+            return datetime.datetime.fromtimestamp(due, now.tzinfo)
+
+    return ScheduleTrigger()

@@ -1,4 +1,4 @@
-"""on_start / on_shutdown once per node instance; the active flag (DESIGN: "Lifecycle")."""
+"""on_start / on_shutdown once per node, reference-counted; the active flag (docs/design.md: "Node lifecycle")."""
 
 import threading
 
@@ -122,13 +122,32 @@ def test_failing_on_shutdown_still_marks_inactive():
     assert inlet.active is False
 
 
-def test_link_on_shutdown_keep_leaves_nodes_running():
-    """Link.on_shutdown(keep=...) leaves the listed nodes active."""
-    inlet, outlet = CountingInlet(), CountingOutlet()
-    link = Link(inlet, outlet, 1)
+def test_a_shared_node_stops_with_its_last_link():
+    """Reference counting: a node used by two started links stops when the second one stops."""
+    inlet, first_outlet, second_outlet = CountingInlet(), CountingOutlet(), CountingOutlet()
+    first, second = Link(inlet, first_outlet, 1), Link(inlet, second_outlet, 1)
+    first.on_start()
+    second.on_start()
+    first.on_start()  # idempotent: still one use by ``first``
+    assert inlet.starts == 1
+    first.on_shutdown()
+    assert inlet.active and not first_outlet.active and inlet.shutdowns == 0
+    first.on_shutdown()  # idempotent: does not release ``second``'s use
+    assert inlet.active
+    second.on_shutdown()
+    assert not inlet.active and (inlet.starts, inlet.shutdowns) == (1, 1)
+
+
+def test_a_node_started_by_hand_is_left_running_by_links():
+    """A node active before any link used it is stopped by whoever started it, not by a link."""
+    inlet = CountingInlet()
+    inlet.try_start()
+    link = Link(inlet, CountingOutlet(), 1)
     link.on_start()
-    link.on_shutdown(keep={id(inlet)})
-    assert inlet.active and not outlet.active
+    link.on_shutdown()
+    assert inlet.active and inlet.shutdowns == 0
+    inlet.try_shutdown()
+    assert inlet.shutdowns == 1
 
 
 def test_concurrent_try_start_calls_start_once():

@@ -1,4 +1,4 @@
-"""Record metadata built by inlets (DESIGN: "Metadata")."""
+"""Record metadata built by inlets (docs/design.md: "Metadata")."""
 
 import types
 

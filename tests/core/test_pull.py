@@ -1,4 +1,4 @@
-"""What a pull returns and the records it becomes (DESIGN: "What a pull returns")."""
+"""What a pull returns and the records it becomes (docs/design.md: "What a pull returns")."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The order of one transfer and how records are copied (DESIGN: "One transfer")."""
+"""The order of one transfer and how records are copied (docs/design.md: "One transfer")."""
 
 import threading
 

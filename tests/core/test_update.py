@@ -1,4 +1,4 @@
-"""Update's string form and transfer numbering (DESIGN: "Update")."""
+"""Update's string form and transfer numbering (docs/design.md: "Update")."""
 
 import threading
 

@@ -150,3 +150,90 @@ def make_link():
     def make(inlets, outlets, interval, **kwargs):
         return Link(inlets, outlets, interval, **kwargs)
     return make
+
+
+class StepClock:
+    """A test-only clock with the planner clock protocol; time moves only when the test says.
+
+    ``advance_to(t)`` steps through every deadline the planner waits for up to
+    ``t``, and after each step waits (real time, bounded) until the planner has
+    dispatched everything due and every transfer it handed off has ended
+    (hold/release balance) and it waits again. No sleeping on schedule time.
+    """
+
+    def __init__(self, start=1000.0, wall=1_800_000_000.0):
+        self._now = float(start)
+        self._shift = float(wall) - float(start)
+        self._cond = threading.Condition()
+        self.held = 0
+        self.waiting = False
+        self.deadline = None
+
+    # -- the protocol -----------------------------------------------------
+    def now(self):
+        return self._now
+
+    def wall(self):
+        return self._now + self._shift
+
+    def hold(self):
+        with self._cond:
+            self.held += 1
+
+    def release(self):
+        with self._cond:
+            self.held -= 1
+            assert self.held >= 0, "release() without hold()"
+            self._cond.notify_all()
+
+    def wait(self, deadline, wake):
+        with self._cond:
+            self.waiting, self.deadline = True, deadline
+            self._cond.notify_all()
+        try:
+            while not wake.is_set():
+                with self._cond:
+                    if deadline is not None and self._now >= deadline:
+                        return
+                    self._cond.wait(0.005)  # wake is an Event: it cannot notify this condition
+        finally:
+            with self._cond:
+                self.waiting = False
+                self._cond.notify_all()
+
+    # -- for tests --------------------------------------------------------
+    def settle(self, idle=True, timeout=10.0):
+        """Wait until the planner waits for a future deadline (and, if ``idle``, no transfer runs)."""
+        def settled():
+            return self.waiting and (self.deadline is None or self.deadline > self._now) and \
+                (not idle or self.held == 0)
+        with self._cond:
+            assert self._cond.wait_for(settled, timeout), \
+                "planner did not settle (held=%d, waiting=%s, deadline=%r, now=%r)" % (
+                    self.held, self.waiting, self.deadline, self._now)
+
+    def set(self, moment):
+        """Jump to ``moment`` at once (skipping deadlines in between: a stall)."""
+        with self._cond:
+            self._now = float(moment)
+            self._cond.notify_all()
+
+    def advance_to(self, moment, idle=True):
+        """Step through every deadline up to ``moment``, settling after each."""
+        self.settle(idle)
+        while self.deadline is not None and self.deadline <= moment:
+            self.set(self.deadline)
+            self.settle(idle)
+        self.set(moment)
+        self.settle(idle)
+
+
+@pytest.fixture
+def step_clock():
+    return StepClock()
+
+
+@pytest.fixture
+def make_clock():
+    """StepClock itself, for tests that choose the starting wall time."""
+    return StepClock

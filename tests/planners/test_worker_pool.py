@@ -42,8 +42,8 @@ def test_never_more_workers_than_the_cap():
     assert peak[0] <= 3
 
 
-def test_close_joins_every_thread_and_drops_queued_tasks():
-    """close() lets the running task finish, drops the queue and leaves no pool thread alive."""
+def test_close_drops_queued_tasks_and_join_waits_for_running_ones():
+    """close() drops the queue at once; join() waits for the running task; no pool thread stays."""
     before = set(threading.enumerate())
     started, release, ran = threading.Event(), threading.Event(), []
 
@@ -55,15 +55,41 @@ def test_close_joins_every_thread_and_drops_queued_tasks():
     pool = WorkerPool(1)
     pool.submit_many([(blocker, ())] + [(ran.append, ("queued",))] * 5)
     assert started.wait(10)
-    closer = threading.Thread(target=pool.close)
-    closer.start()
-    for _ in range(200):  # close() empties the queue first, then waits for the blocker
-        if pool._closed:
-            break
-        threading.Event().wait(0.01)
+    pool.close()
+    assert pool.join(timeout=0.05) == 1  # the blocker still runs: reported, not waited for
     release.set()
-    closer.join(10)
+    assert pool.join(timeout=10) == 0
     assert ran == ["blocker"]
     assert set(threading.enumerate()) - before == set()
     pool.submit_many([(ran.append, ("late",))])
     assert ran == ["blocker"]
+
+
+def test_short_tasks_stay_on_few_threads():
+    """A burst of 2,000 tiny tasks is drained without starting a crowd of threads."""
+    done = threading.Semaphore(0)
+    pool = WorkerPool(30, patience=0.5)  # generous: only a stall of half a second adds a worker
+    pool.submit_many([(done.release, ()) for _ in range(2000)])
+    for _ in range(2000):
+        assert done.acquire(timeout=10)
+    size = pool.size
+    pool.close()
+    pool.join(10)
+    assert size <= 2, size
+
+
+def test_idle_workers_exit_but_the_last_stays():
+    """Workers idle for idle_timeout exit (the pool shrinks), one stays for the next burst."""
+    barrier = threading.Barrier(4, timeout=10)
+    pool = WorkerPool(10, idle_timeout=0.2)
+    pool.submit_many([(barrier.wait, ()) for _ in range(4)])  # needs four workers at once
+    for _ in range(500):
+        if pool.size == 1:
+            break
+        threading.Event().wait(0.02)
+    assert pool.size == 1
+    ran = threading.Event()
+    pool.submit_many([(ran.set, ())])
+    assert ran.wait(10)
+    pool.close()
+    assert pool.join(10) == 0

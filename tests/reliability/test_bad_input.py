@@ -163,9 +163,9 @@ def running_planner(tmp_path_factory):
 
     thread = threading.Thread(target=run, name="reliability-bad-input-planner")
     thread.start()
-    def settled():  # transferring, with its worker and the pool's spawner thread running
+    def settled():  # transferring, with its one worker running (threads=1: no spawner is needed)
         names = {thread.name for thread in threading.enumerate()}
-        return pulls and "databay-worker-spawner" in names
+        return pulls and any(name.startswith("databay-worker-") for name in names)
 
     for _ in range(3000):  # so that no thread appears while a test watches for leaks
         if settled():

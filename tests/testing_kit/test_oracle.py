@@ -1,4 +1,4 @@
-"""databay_testing.oracle: the DESIGN table of pull results, and readable mismatch messages."""
+"""databay_testing.oracle: the table of pull results in docs/design.md, and readable mismatch messages."""
 
 import pytest
 

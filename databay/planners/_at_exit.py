@@ -7,7 +7,7 @@ garbage-collected, and one that was already stopped is left alone.
 
 from __future__ import annotations
 
-from ._log import get_logger
+from .._log import get_logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

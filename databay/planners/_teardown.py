@@ -1,0 +1,75 @@
+"""The end of a planner's run: wait for transfers, deliver Buffers, stop nodes, report.
+
+Waiting ends when every transfer finished, at the real-time deadline given to
+``shutdown(timeout=...)``, or when a second signal asks to hurry. Links whose
+transfer is still running then are *left behind*: their Buffers are not
+flushed (the running transfer still uses them) and their nodes keep running
+until it returns; the planner logs them with the records their Buffers hold,
+so nothing in memory is lost without being counted, and it is back to idle
+(startable again) either way.
+"""
+
+from __future__ import annotations
+
+from .._log import get_logger
+from .._transfer import is_flushable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List
+
+_LOGGER = get_logger("databay.BasePlanner")
+
+
+def held_records(link: Any) -> int:
+    """How many records the flushable processors (Buffers) of ``link`` hold now."""
+    processors = list(link.processors) + [p for outlet in link.outlets for p in outlet.processors]
+    return sum(len(getattr(p, "records", None) or ()) for p in processors if is_flushable(p))
+
+
+def teardown(planner: Any) -> None:
+    """Finish a planner whose state is STOPPING and set it back to IDLE."""
+    from ..base_planner import IDLE
+
+    left: List[Any] = []
+    try:
+        left = planner._gate.wait_idle(None, planner._deadline, give_up=lambda: planner._hurry)
+        planner.left_behind = left
+        with planner._lock:  # an add_links() starting nodes right now: its links are stopped too
+            planner._added.wait_for(lambda: not planner._adding)
+            links = [link for link in planner.links if link not in left]
+        for link in links:
+            planner._guarded("flush", link, link.flush)
+        for link in links:
+            planner._guarded("on_shutdown", link, link.on_shutdown)
+        if left:
+            _LOGGER.error("Shut down %r leaving %d link(s) behind, their transfer still running: %s; "
+                          "their Buffers hold %d record(s) not delivered",
+                          planner, len(left), ", ".join(repr(link) for link in left),
+                          sum(held_records(link) for link in left))
+    finally:
+        planner._planner_stopped()
+        planner._repeats.flush()
+        with planner._lock:
+            planner.left_behind = left
+            planner._state = IDLE
+            planner._start_thread = None
+    _LOGGER.info("Shut down %r", planner)
+
+
+def transfer_once(planner: Any, link: Any) -> None:
+    """``force_transfer()`` on a planner that is not running: start, transfer, flush, stop."""
+    planner._start_link(link)
+    try:
+        planner._gate.open()
+        try:
+            planner._run_transfer(link)
+        finally:
+            planner._gate.close()
+        error = planner._error
+        planner._error = None
+        planner._guarded("flush", link, link.flush, record=False)
+    finally:
+        planner._guarded("on_shutdown", link, link.on_shutdown, record=False)
+    if error is not None:
+        raise error

@@ -1,0 +1,73 @@
+"""The clock protocol a SchedulePlanner runs on, and the system clock it uses by default.
+
+A planner never reads time or sleeps by itself: it asks its clock. Any object
+with these five methods can be passed as ``SchedulePlanner(clock=...)``::
+
+    now()                -> float  monotonic seconds: due times and lateness
+    wall()               -> float  Unix seconds at now(): alignment, cron, time zones
+    wait(deadline, wake) -> None   block until now() >= deadline (None: no deadline)
+                                   or the threading.Event ``wake`` is set; may return early
+    hold()               -> None   a transfer was handed off (called before it is queued or run)
+    release()            -> None   that transfer has ended (ran, was skipped or dropped)
+
+The planner's loop waits only through ``wait`` and dispatches everything that
+is due before it waits again; every ``hold`` is matched by one ``release``. A
+virtual clock can therefore tell when all work due at an instant has finished
+and jump straight to the next deadline, running hours of schedule in
+milliseconds. Node-call timeouts and ``shutdown(timeout=...)`` are real time,
+never clock time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+__all__ = ["SystemClock"]
+
+_METHODS = ("now", "wall", "wait", "hold", "release")
+
+
+class SystemClock:
+    """Real time: ``time.monotonic``, ``time.time`` and ``Event.wait``; hold/release do nothing."""
+
+    __slots__ = ()
+
+    now = staticmethod(time.monotonic)
+    wall = staticmethod(time.time)
+
+    @staticmethod
+    def wait(deadline: Optional[float], wake: threading.Event) -> None:
+        if deadline is None:
+            wake.wait()
+            return
+        delay = deadline - time.monotonic()
+        if delay > 0:
+            wake.wait(min(delay, threading.TIMEOUT_MAX))
+
+    @staticmethod
+    def hold() -> None:
+        pass
+
+    @staticmethod
+    def release() -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+def _check_clock(name: str, clock: Any) -> Any:
+    """Return ``clock`` if it has the protocol's five methods (or None: the system clock)."""
+    if clock is None:
+        return SystemClock()
+    missing = [method for method in _METHODS if not callable(getattr(clock, method, None))]
+    if missing:
+        raise TypeError("%s=%r must be a clock with methods now(), wall(), wait(deadline, wake), "
+                        "hold() and release() (missing: %s); omit it for the system clock"
+                        % (name, clock, ", ".join(missing)))
+    return clock
