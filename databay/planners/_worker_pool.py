@@ -3,10 +3,9 @@
 ``concurrent.futures.ThreadPoolExecutor`` starts a thread per submitted task
 until it reaches its cap, so a burst of a thousand 5 µs transfers ends up on
 thirty threads fighting for the GIL. This pool grows only when workers fall
-behind while not using the CPU: a *spawner* thread (asleep unless tasks wait
-and no worker is idle) adds one worker when a task has waited ``patience``
-seconds of real time and, meanwhile, no task was taken or the process used
-less than half a CPU (the workers are blocked, not busy).
+behind: a *spawner* thread (asleep unless tasks wait and no worker is idle)
+adds one worker when a task has waited ``patience`` seconds of real time and
+the backlog did not shrink meanwhile (the workers are blocked, not just busy).
 Short transfers are drained by one or a few
 workers; blocking ones get a new worker every ``patience`` up to
 ``max_workers``, so a hung transfer never blocks the others. Workers idle for
@@ -121,15 +120,13 @@ class WorkerPool:
                 while not self._closed and not self._short_of_workers():
                     self._short.wait()
                 waiting, taken = len(self._tasks), self._taken
-                began, cpu = time.monotonic(), time.process_time()
                 self._short.wait(self._patience)
                 if self._closed:
                     return
                 if self._taken - taken >= waiting or not self._short_of_workers():
                     continue  # every task that waited then was taken: the workers keep up
-                busy = (time.process_time() - cpu) / max(time.monotonic() - began, 1e-9)
-                if self._taken != taken and busy > 0.5:
-                    continue  # progress, with the CPU busy: another thread would only contend
+                if self._taken != taken and len(self._tasks) < waiting:
+                    continue  # the backlog drains: another thread would only contend
                 thread = self._new_worker()
             thread.start()
 
