@@ -8,8 +8,10 @@ the files show which slots ran, which were missed and which ran twice.
 
 import collections
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -34,14 +36,17 @@ INTERVAL = 0.2
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local two-CPU Ray cluster whose workers can import shard_factories; shut down after."""
+    """A local two-CPU Ray cluster whose workers can import shard_factories; shut down after,
+    its session files (logs, sockets) in a temporary directory that is removed too."""
+    temp_dir = tempfile.mkdtemp(prefix="databay-ray-")
     ray.init(num_cpus=2, include_dashboard=False, namespace="databay", log_to_driver=False,
-             configure_logging=False,
+             configure_logging=False, _temp_dir=temp_dir,
              runtime_env={"env_vars": {"PYTHONPATH": HERE}})
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _lines(path):
