@@ -52,13 +52,12 @@ class NodeStats:
     redeliveries) are bumped directly, off the hot path.
     """
 
-    __slots__ = ("node", "role", "label", "run_base", "batches_base", "handed_base", "failures",
+    __slots__ = ("node", "role", "run_base", "batches_base", "handed_base", "failures",
                  "failed_records", "extra_calls", "extra_records")
 
     def __init__(self, node: Any, role: str, stats: LinkStats) -> None:
         self.node = node
         self.role = role  # "inlet" or "outlet"
-        self.label = ""  # the node's display name, taken at its first snapshot
         self.run_base = stats.run
         self.batches_base = stats.batches
         self.handed_base = stats.handed
@@ -89,7 +88,7 @@ class LinkStats:
         # rarer events
         "skipped", "missed", "last_error", "last_warning",
         # bookkeeping
-        "link", "hub", "nodes")
+        "link", "hub", "nodes", "named")
 
     def __init__(self, link: Any) -> None:
         self.run = 0  # transfers started
@@ -117,6 +116,7 @@ class LinkStats:
         self.link = link
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
         self.nodes: Dict[int, NodeStats] = {}  # id(node) -> stats, for the attached nodes
+        self.named: Any = None  # (inlets, outlets, [(NodeStats, name)]) as last snapshotted
 
     # -- timing, by planners -----------------------------------------------
 
@@ -344,22 +344,22 @@ class LinkStats:
 
         Names are unique within the link (``#2``... for look-alikes).
         """
-        known = self.nodes
-        attached = []
-        for node in (*link._inlets, *link._outlets):
-            counts = known.get(id(node))
-            if counts is None or counts.node is not node:  # attached behind our back
-                counts = known[id(node)] = NodeStats(node, _role(link, node), self)
-            if not counts.label:
-                counts.label = _label(node)
-            attached.append(counts)
-        names = [counts.label for counts in attached]
-        if len(set(names)) < len(names):
-            names = unique_names(names)
+        inlets, outlets = link._inlets, link._outlets
+        named = self.named
+        if named is None or named[0] is not inlets or named[1] is not outlets:  # nodes changed
+            known = self.nodes
+            attached = []
+            for node in (*inlets, *outlets):
+                counts = known.get(id(node))
+                if counts is None or counts.node is not node:  # attached behind our back
+                    counts = known[id(node)] = NodeStats(node, _role(link, node), self)
+                attached.append(counts)
+            names = unique_names(_label(counts.node) for counts in attached)
+            named = self.named = (inlets, outlets, list(zip(attached, names)))
         entries = []
         delivered = queued_total = 0
         run, batches, handed = self.run, self.batches, self.handed
-        for counts, name in zip(attached, names):
+        for counts, name in named[2]:
             if counts.role == "inlet":
                 entries.append({"name": name, "role": "inlet", "calls": run - counts.run_base,
                                 "failures": counts.failures})
