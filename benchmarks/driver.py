@@ -7,6 +7,8 @@ Every workload runs in a fresh process, implementations alternating A, B, B, A
     python benchmarks/driver.py --quick               # smoke test, seconds
     python benchmarks/driver.py --only W1,W4 --repeats 4
     python benchmarks/driver.py --ref none            # ours only (no reference venv)
+    python benchmarks/driver.py --peers               # issue 10: databay vs sched, asyncio,
+                                                      # APScheduler and schedule (peers.py)
 
 Timings are reported, never asserted: the exit status is non-zero only when a
 workload fails to run.
@@ -185,8 +187,62 @@ def describe(impls, results):
     return lines
 
 
+PEERS = HERE / 'peers.py'
+PEER_PYTHONS = {'databay': None, 'sched': None, 'asyncio': None,
+                'apscheduler': HERE / '.venv-aps' / 'bin' / 'python',
+                'schedule': HERE / '.venv-schedule' / 'bin' / 'python'}
+PEER_METRICS = {'P1': ['cpu_s', 'p99_ms'], 'P2': ['build_s', 'start_returns_after_shutdown_ms'],
+                'P3': ['fires_per_s'], 'P4': ['transfer_us']}
+
+
+def run_peers(repeats, quick, timeout):
+    """Every peer workload in fresh processes, alternating peers; medians and ratios to sched."""
+    peers = [name for name, python in PEER_PYTHONS.items() if python is None or python.exists()]
+    missing = sorted(set(PEER_PYTHONS) - set(peers))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    results = {}
+    for workload in PEER_METRICS:
+        for round_number in range(repeats):
+            order = peers if round_number % 2 == 0 else list(reversed(peers))
+            for peer in order:
+                python = PEER_PYTHONS[peer] or sys.executable
+                command = [str(python), str(PEERS), workload, peer] + (['--quick'] if quick else [])
+                try:
+                    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                          env=env, cwd=str(REPO))
+                    line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ''
+                    result = json.loads(line) if line else {'error': done.stderr[-300:]}
+                except (subprocess.TimeoutExpired, ValueError) as error:
+                    result = {'error': repr(error)}
+                results.setdefault((workload, peer), []).append(result)
+    lines = ['| workload | metric | ' + ' | '.join(peers) + ' | databay / sched |',
+             '|---|---|' + '---|' * (len(peers) + 1)]
+    for workload, metrics in PEER_METRICS.items():
+        for metric in metrics:
+            medians = {}
+            for peer in peers:
+                values = [r[metric] for r in results.get((workload, peer), [])
+                          if isinstance(r.get(metric), (int, float))]
+                medians[peer] = statistics.median(values) if values else None
+            ours, limit = medians.get('databay'), medians.get('sched')
+            ratio_text = '%.2f×' % (ours / limit) if ours is not None and limit else ''
+            cells = ['%g' % medians[p] if medians[p] is not None else '—' for p in peers]
+            lines.append('| %s | %s | %s | %s |' % (workload, metric, ' | '.join(cells), ratio_text))
+    print('Peers (issue 10), %d alternating run(s) each, medians%s' % (
+        repeats, ' — QUICK MODE, numbers meaningless' if quick else ''))
+    if missing:
+        print('Not run (no venv; see benchmarks/README.md): %s' % ', '.join(missing))
+    print('\n'.join(lines))
+    errors = [(key, r['error']) for key, runs in results.items() for r in runs if 'error' in r]
+    for (workload, peer), error in errors:
+        print('ERROR %s %s: %s' % (workload, peer, error))
+    return 1 if errors else 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--peers', action='store_true',
+                        help='issue 10: databay against sched, asyncio, APScheduler, schedule')
     parser.add_argument('--ours', default=str(DEFAULT_OURS),
                         help='interpreter for our package, the repo is put on PYTHONPATH '
                              '(default: benchmarks/.venv-ours if present, else this one); '
@@ -203,6 +259,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 2
+    if args.peers:
+        return run_peers(max(args.repeats, 1 if args.quick else 3), args.quick, args.timeout)
 
     workloads = args.only.split(',') if args.only else WORKLOADS
     unknown = set(workloads) - set(WORKLOADS)
