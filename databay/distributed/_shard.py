@@ -172,7 +172,12 @@ class Shard:
 
 
 def _align(link: Link) -> None:
-    """Put ``link`` on the wall-clock-aligned grid of its interval, if it has no schedule."""
+    """Put ``link``'s ``Every`` schedule on the wall-clock-aligned grid (offset and jitter kept).
+
+    Slot k of an aligned grid is due at the same wall time in every process, so a
+    restarted shard resumes the grid of the process it replaces. Cron schedules
+    follow the wall clock already.
+    """
     from ..schedules import Every
 
     schedule = link.schedule
