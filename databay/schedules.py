@@ -102,8 +102,9 @@ class _Grid:
     def next_due(self, after: float) -> float:
         k = (after - self.start) // self.interval + 1
         due = self.start + k * self.interval
-        if due <= after:  # float rounding at an exact slot boundary
-            due += self.interval
+        while due <= after:  # float rounding at an exact slot boundary: the next k, same formula
+            k += 1
+            due = self.start + k * self.interval
         return due
 
     def slots_between(self, after: float, until: float) -> int:
