@@ -8,10 +8,21 @@ slot, no slot twice, none skipped.
 import collections
 import time
 
+import pytest
+
 from databay.distributed import Shard
 from databay.distributed._spec import RunSpec
 
 INTERVAL = 1.0
+
+
+@pytest.fixture(autouse=True)
+def _close_report_files():
+    """The shards run in this process: close the files their nodes report to."""
+    yield
+    import shard_factories
+
+    shard_factories._Log.close_all()
 
 
 def _pulls(path):
