@@ -11,6 +11,7 @@ import threading
 from .._deprecation import warn_deprecated
 from .._validation import check_positive_int
 from ..base_planner import STOPPING, BasePlanner
+from ..errors import PlannerStateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,8 +79,9 @@ class ApsPlanner(BasePlanner):
         return BackgroundScheduler(executors=executors, job_defaults=job_defaults, timezone="UTC")
 
     def _schedule(self, link: Link) -> None:
+        """Give ``link`` its job at once, as 0.3.0 did; it stays pending until ``start()``."""
         if self._scheduler is None:
-            return  # start() schedules every link
+            self._scheduler = self._new_scheduler()  # started by start(), with its pending jobs
         job = self._scheduler.add_job(self._run_transfer, args=(link,), trigger=_trigger(link))
         link.set_job(job)
 
@@ -98,32 +100,41 @@ class ApsPlanner(BasePlanner):
         """Start APScheduler in the background and block until shutdown."""
         self._stop.clear()
         with self._lock:
-            self._scheduler = self._new_scheduler()
-            for link in self._links:
-                self._schedule(link)
+            if self._scheduler is None:  # no links yet
+                self._scheduler = self._new_scheduler()
             self._scheduler.start()
         try:
             while self._state != STOPPING:
                 self._stop.wait()
         finally:
-            with self._lock:
+            with self._lock:  # the next start() gets a new scheduler: every link a new pending job
                 scheduler, self._scheduler = self._scheduler, None
                 for link in self._links:
-                    link.set_job(None)
+                    self._schedule(link)
             scheduler.shutdown(wait=True)
 
     def _shutdown_planner(self, wait: bool = True) -> None:
         self._set_from_any_context(self._stop)
 
     def pause(self) -> None:
-        """Pause APScheduler (jobs stay scheduled but do not run)."""
-        if self._scheduler is not None:
-            self._scheduler.pause()
+        """Pause APScheduler (jobs stay scheduled but do not run).
+
+        Raises:
+            PlannerStateError: the planner is not running (as in 0.3.0, where
+                APScheduler raised).
+        """
+        self._running_scheduler("pause").pause()
 
     def resume(self) -> None:
-        """Resume after :meth:`pause`."""
-        if self._scheduler is not None:
-            self._scheduler.resume()
+        """Resume after :meth:`pause`; PlannerStateError if the planner is not running."""
+        self._running_scheduler("resume").resume()
+
+    def _running_scheduler(self, method: str) -> Any:
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running:
+            raise PlannerStateError("ApsPlanner.%s(): the planner is not running; call it between "
+                                    "start() and shutdown()" % method)
+        return scheduler
 
     def __repr__(self) -> str:
         return "ApsPlanner(threads:%s, links:%d)" % (self._threads, len(self._links))

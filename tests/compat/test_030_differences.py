@@ -58,7 +58,7 @@ def test_readme_section_covers_every_item():
     section = text[text.index("## Coming from databay 0.3.0"):]
     section = section[:section.index("\n## ", 5)]
     for needle in ["MagicMock(spec=Inlet)", "test_pull", "test_dont_read_metadata",
-                   "__repr__", "'__inlet__'", "on_start",
+                   "__repr__", "'__inlet__'", "on_start", "pause()", "link.job",
                    "inlet_concurrency=1", "record.source", "Record(payload=hello",
                    "databay[mongo]", "HTTPError", "PlannerStateError", "ValueError", "interval=0",
                    "shutdown()` before `start()", "Buffers", "FILE_MODE", "conjugate_controllers",

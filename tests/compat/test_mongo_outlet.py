@@ -211,7 +211,10 @@ def _run_outlet_tester(make_outlet, **hypothesis):
 
 def test_outlet_tester_passes_on_mongo_outlet():
     result, output, fake = _run_outlet_tester(MongoOutlet)
-    assert result.wasSuccessful() and result.testsRun == 6 and not result.skipped, output
+    assert result.wasSuccessful() and result.testsRun >= 6, output
+    # only the kit's opt-in tests (they need read_back(), not implemented here) may skip
+    assert all("opt-in" in reason for _, reason in result.skipped), output
+    assert result.testsRun - len(result.skipped) >= 6, output
     assert fake.server["databay"]["default_collection"].count_documents({}) > 0
 
 
