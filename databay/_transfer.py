@@ -366,7 +366,7 @@ class _Failures:
     def __init__(self, link: Link, update: Update) -> None:
         self.link = link
         self.update = update
-        self.first: Optional[BaseException] = None
+        self.first: Optional[BaseException] = None  # raised at the end, its origin in link._failed_at
 
     def add(self, kind: str, node: Any, error: BaseException, update: Optional[Update] = None) -> None:
         """``node`` failed (during ``update``, by default this transfer's)."""
@@ -375,6 +375,8 @@ class _Failures:
             raise error
         if self.first is None and not self.link._ignore_exceptions:
             self.first = error
+            # Whoever catches it (a planner) can log it like any node failure: see report_raised.
+            self.link._failed_at = (kind, node, self.update if update is None else update, error)
             return
         log_failure(self.link, kind, node, self.update if update is None else update, error)
 
@@ -397,6 +399,21 @@ def lose(link: Link, reason: str, count: int) -> None:
     """Count ``count`` records that left ``link`` undelivered (``reason``: refused, rejected...)."""
     note(link, reason, count)
     note(link, "lost", count)
+
+
+def report_raised(link: Link, error: BaseException) -> bool:
+    """Log ``error``, raised out of a transfer of ``link``, as the node failure it came from.
+
+    For a caller that catches the error and carries on (a planner with
+    ``ignore_exceptions``): it goes through the link's repeat limiter, naming
+    link, node and update. False if ``error`` did not come from a node.
+    """
+    origin = getattr(link, "_failed_at", None)
+    if origin is None or origin[3] is not error:
+        return False
+    kind, node, update, _ = origin
+    log_failure(link, kind, node, update, error)
+    return True
 
 
 def log_failure(link: Link, kind: str, node: Any, update: Update, error: BaseException,

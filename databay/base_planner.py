@@ -39,7 +39,7 @@ IDLE, STARTING, RUNNING, STOPPING = "idle", "starting", "running", "stopping"
 # tasks of that transfer), so shutdown()/remove_links() from inside a transfer never wait for it.
 _RUNNING_TRANSFERS: contextvars.ContextVar = contextvars.ContextVar("databay_transfers", default=())
 _OWNERSHIP = threading.Lock()  # a link joins at most one planner
-INFO, WARNING = 20, 30  # logging's levels, without importing logging
+INFO, WARNING, ERROR = 20, 30, 40  # logging's levels, without importing logging
 
 
 class BasePlanner(Observable, ABC):
@@ -408,7 +408,9 @@ class BasePlanner(Observable, ABC):
     def _on_exception(self, error: BaseException, link: Optional[Link] = None) -> None:
         """An exception escaped ``link``'s transfer: log it; without ``ignore_exceptions``, stop."""
         if self._ignore_exceptions:
-            _LOGGER.error("Transfer of %r failed: %r", link, error, exc_info=error)
+            if link is None or not link._log_raised(error):  # a node's: one traceback, then summaries
+                self._repeats.log(("failed", id(link), type(error), str(error)), ERROR,
+                                  "Transfer of %r failed", (link,), ": %r", (error,), exc_info=error)
             return
         # No traceback here: start() re-raises this very exception.
         _LOGGER.error("Transfer of %r failed: %r; shutting down (start() raises it)", link, error)

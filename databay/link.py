@@ -9,7 +9,7 @@ from ._deprecation import warn_deprecated
 from ._lifecycle import check_initialised
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot
-from ._transfer import DELIVERY_COUNTS, holds_records, run_async, run_sync, transfer_steps
+from ._transfer import DELIVERY_COUNTS, holds_records, report_raised, run_async, run_sync, transfer_steps
 from ._validation import (
     check_bool,
     check_positive_int,
@@ -390,6 +390,15 @@ class Link:
             Exception: whatever a node raised, unchanged, unless ``ignore_exceptions``.
         """
         self._run(flush=False)
+
+    def _log_raised(self, error: BaseException) -> bool:
+        """Log ``error``, raised by :meth:`transfer`, as the node failure it came from.
+
+        For planners that carry on after a failed transfer: the node's repeated
+        failures then print one traceback and a summary a minute. False if the
+        error did not come from a node of this link.
+        """
+        return report_raised(self, error)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Deliver every record held by Buffers (link or outlet processors) and retry queues now.
