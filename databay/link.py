@@ -117,6 +117,7 @@ class Link:
         self._abandoned: Dict[int, Any] = {}  # id(node) -> its call abandoned after a timeout
         self._delivery: Any = None  # see _init_delivery
         self._counts = dict.fromkeys(DELIVERY_COUNTS, 0)
+        self._failed_at: Any = None  # (kind, node, update, error) of the failure transfer() raised
         self.add_inlets(inlets)
         self.add_outlets(outlets)
         # Each feature below parses its own arguments in its own method.
