@@ -10,7 +10,7 @@ outcomes; :func:`run_sync` drives it on threads (no event loop at all) and
 from __future__ import annotations
 
 from ._concurrency import run_on_loop, run_on_threads, run_on_threads_timed
-from ._coroutines import is_awaitable
+from ._coroutines import _NEVER_AWAITABLE, is_awaitable, run_coroutine
 from ._log import get_logger
 from ._validation import check_processor_result, short_repr
 from .record import _copy_each_record
@@ -60,8 +60,12 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
         inlets: List[Inlet] = link._inlets  # replaced, never mutated, by add/remove: a snapshot
         stats = link._stats
         stats.run += 1
-        outcomes = yield [(inlet.pull, (update,), inlet._uses_coroutine, inlet) for inlet in inlets], \
-            link.inlet_concurrency
+        if len(inlets) == 1:  # the common link, without building a list by comprehension
+            inlet = inlets[0]
+            pulls = [(inlet.pull, (update,), inlet._uses_coroutine, inlet)]
+        else:
+            pulls = [(inlet.pull, (update,), inlet._uses_coroutine, inlet) for inlet in inlets]
+        outcomes = yield pulls, link.inlet_concurrency
         records = []
         for inlet, (ok, value) in zip(inlets, outcomes):
             if ok:
@@ -97,8 +101,13 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
             continue
         copy = link._copy_records
         if current is None and delivery is None:
-            outcomes = yield [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine, outlet)
-                              for outlet in outlets], None
+            if len(outlets) == 1:
+                pushes = [(_deliver, (outlets[0], batch, update, copy), outlets[0]._uses_coroutine,
+                           outlets[0])]
+            else:
+                pushes = [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine, outlet)
+                          for outlet in outlets]
+            outcomes = yield pushes, None
             if partial:
                 link._stats.flushed(outlets, outcomes, len(batch))
             else:
@@ -207,17 +216,30 @@ def run_sync(steps: Steps, timeout: Optional[float] = None, link: Optional[Link]
     ``deadline`` (``time.monotonic()``) shortens it so the whole run ends by then.
     """
     outcomes: Any = None
+    send = steps.send
+    if timeout is None and deadline is None:
+        while True:
+            try:
+                calls, limit = send(outcomes)
+            except StopIteration:
+                return
+            if len(calls) == 1:  # the common group: :func:`call` inline, one outcome
+                try:
+                    value = calls[0][0](*calls[0][1])
+                    if type(value) not in _NEVER_AWAITABLE and is_awaitable(value):
+                        value = run_coroutine(value)
+                    outcomes = [(True, value)]
+                except BaseException as error:  # noqa: BLE001 - the pipeline re-raises non-Exceptions
+                    outcomes = [(False, error)]
+            else:
+                outcomes = run_on_threads(calls, limit)
+    assert link is not None
     while True:
         try:
-            calls, limit = steps.send(outcomes)
+            calls, limit = send(outcomes)
         except StopIteration:
             return
-        if timeout is None and deadline is None:
-            outcomes = run_on_threads(calls, limit)
-        else:
-            assert link is not None
-            outcomes = run_on_threads_timed(calls, limit, _limit(timeout, deadline), link._abandoned,
-                                            update)
+        outcomes = run_on_threads_timed(calls, limit, _limit(timeout, deadline), link._abandoned, update)
 
 
 async def run_async(steps: Steps, timeout: Optional[float] = None, link: Optional[Link] = None,

@@ -79,11 +79,17 @@ class Inlet(Lifecycle, ABC):
             check_initialised(self)
             raise
         merged.pop("__inlet__", None)  # re-added below, so it is always the last key
-        merged["__inlet__"] = str(self)
+        kind = type(self)
+        if not self._metadata and kind.__repr__ is Inlet.__repr__ and kind.__str__ is object.__str__:
+            merged["__inlet__"] = "%s()" % kind.__name__  # str(self), without calling __repr__
+        else:
+            merged["__inlet__"] = str(self)
         return merged
 
     def _to_records(self, data: Any) -> List[Record]:
         """Turn what ``pull`` returned into records (the pull-return rules)."""
+        if type(self).new_record is Inlet.new_record and not isinstance(data, list):  # one record
+            return [data if isinstance(data, Record) else Record(data, self._record_metadata())]
         values = data if isinstance(data, list) else [data]
         if not values:
             return []

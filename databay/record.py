@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._copy import copy_value
+from ._copy import _IMMUTABLE, copy_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,6 +74,12 @@ def _copy_each_record(records: List[Record]) -> Tuple[List[Record], List[Tuple[i
     failed = []
     for index, record in enumerate(records):
         try:
+            if type(record) is Record and not record.__dict__:  # the common shape, without a list
+                payload = record.payload
+                if type(payload) not in _IMMUTABLE:
+                    payload = copy_value(payload, memo)
+                copied.append(Record(payload, copy_value(record.metadata, memo)))
+                continue
             copied.extend(_copy_with_memo([record], memo))
         except Exception as error:  # noqa: BLE001 - reported by the caller, with the record
             failed.append((index, error))
