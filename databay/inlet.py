@@ -89,7 +89,8 @@ class Inlet(Lifecycle, ABC):
     def _to_records(self, data: Any) -> List[Record]:
         """Turn what ``pull`` returned into records (the pull-return rules)."""
         if type(self).new_record is Inlet.new_record and not isinstance(data, list):  # one record
-            return [data if isinstance(data, Record) else Record(data, self._record_metadata())]
+            metadata = self._record_metadata()  # also for a Record, as for any pull: str(self) once
+            return [data if isinstance(data, Record) else Record(data, metadata)]
         values = data if isinstance(data, list) else [data]
         if not values:
             return []
