@@ -393,7 +393,7 @@ def test_planner_survives_seeded_faults_and_loses_no_record(log_capture, run_in_
 @pytest.mark.timeout(60)
 def test_exception_escaping_a_link_is_logged_by_the_planner_which_keeps_going(
         log_capture, run_in_thread, waiter, counting_outlet):
-    """A link without ignore_exceptions raising every other transfer is logged once per failure by an ignoring planner, which keeps scheduling."""
+    """An ignoring planner logs each failure of a raising link once, as the node's, and keeps going."""
     raised = []
     lock = threading.Lock()
 
@@ -415,9 +415,13 @@ def test_exception_escaping_a_link_is_logged_by_the_planner_which_keeps_going(
         assert planner.running
         runner.stop()
     assert runner.error is None
-    logged = [record for record in log_counter.errors() if record.name == "databay.BasePlanner"]
+    # Logged as the node failure it is (naming node, link and update), through the link's
+    # repeat limiter: every message differs here, so each is logged in full.
+    logged = [record for record in log_counter.errors() if record.name == "databay.Link"]
     with lock:
         assert len(logged) == len(raised)
         assert [record.exc for record in logged] == [(InjectedFault, str(error)) for error, _ in raised]
-    assert all(record.args[0] is link for record in logged)
+        assert [str(record.args[3]) for record in logged] == [update for _, update in raised]
+    assert all(record.args[2] is link and isinstance(record.args[1], Alternating) for record in logged)
+    assert not [record for record in log_counter.errors() if record.name == "databay.BasePlanner"]
     assert outlet.delivered == [n for n in range(0, 2 * len(outlet.delivered), 2)]
