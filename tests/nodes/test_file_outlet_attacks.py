@@ -89,7 +89,7 @@ def test_two_csv_outlets_on_one_file_lose_no_rows(tmp_path, update, monkeypatch,
     """Two CsvOutlets (one spelling the path differently) append to one file from two
     threads while new columns keep appearing: every row arrives, none twice."""
     monkeypatch.chdir(tmp_path)
-    names = {"same": "shared.csv", "dotted": "./sub/../shared.csv"}
+    names = {"same": "common.csv", "dotted": "./sub/../common.csv"}
     (tmp_path / "sub").mkdir()
     outlets = [CsvOutlet(names[spelling]) for spelling in spellings]
     pushes, per_push = 120, 5
@@ -112,7 +112,7 @@ def test_two_csv_outlets_on_one_file_lose_no_rows(tmp_path, update, monkeypatch,
     for thread in threads:
         thread.join(60)
     assert not errors
-    rows = _rows(tmp_path / "shared.csv")
+    rows = _rows(tmp_path / "common.csv")
     header, body = rows[0], rows[1:]
     assert all(len(row) == len(header) for row in body)
     seen = sorted((int(row[header.index("writer")]), int(row[header.index("n")])) for row in body)
