@@ -29,6 +29,8 @@ from __future__ import annotations
 from time import perf_counter
 from time import time as wall_time
 
+from ._validation import short_repr
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -412,20 +414,13 @@ def percentile(ordered: List[float], q: float) -> float:
 
 
 def _message(error: BaseException) -> str:
-    try:
-        text = str(error)
-    except Exception:  # noqa: BLE001 - a broken __str__ must not break counting
-        text = "<unprintable %s>" % type(error).__name__
-    return text if len(text) <= 500 else text[:497] + "..."
+    """An error's message for stats, cut to 500 characters."""
+    return short_repr(error, 500, str)
 
 
 def _label(node: Any) -> str:
     """A short display name for a node: its repr, cut to 120 characters."""
-    try:
-        text = repr(node)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not break stats
-        text = "<%s>" % type(node).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
+    return short_repr(node, 120)
 
 
 def unique_names(names: Iterable[str]) -> List[str]:

@@ -125,10 +125,25 @@ def check_dict_payload(outlet: str, action: str, index: int, update: Any, payloa
                                                   type(payload).__name__))
 
 
-def short_repr(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters for error messages."""
-    text = repr(value)
+def short_repr(value: Any, limit: int = 80, render: Any = repr) -> str:
+    """``render(value)`` (default ``repr``), cut to ``limit`` characters for messages.
+
+    A ``render`` that raises gives ``<TypeName>``: describing a value never fails.
+    """
+    try:
+        text = render(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__/__str__ must not break a message
+        text = "<%s>" % type(value).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def without_password(netloc: str, mask: str = "***") -> str:
+    """A URL's ``user:password@host`` part with the password shown as ``mask``."""
+    if "@" not in netloc:
+        return netloc
+    user, _, host = netloc.rpartition("@")
+    name, colon, _ = user.partition(":")
+    return name + (":" + mask if colon else "") + "@" + host
 
 
 def check_processor_result(processor: Any, result: Any, owner: Any = None) -> None:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 
 from .._log import get_logger
+from .._validation import without_password
 from ..inlet import Inlet
 
 TYPE_CHECKING = False
@@ -295,11 +296,7 @@ def _redact_url(url: str, secrets: Tuple[str, ...]) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        name, colon, _ = user.partition(":")
-        netloc = name + (":" + _REDACTED if colon else "") + "@" + host
+    netloc = without_password(parts.netloc, _REDACTED)
     query = parts.query
     if query:
         fields = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from .._log import get_logger
-from .._validation import check_dict_payload
+from .._validation import check_dict_payload, without_password
 from ..outlet import MetadataKey, Outlet
 
 TYPE_CHECKING = False
@@ -245,11 +245,7 @@ def redact_conninfo(conninfo: str) -> str:
             parts = urlsplit(conninfo)
         except ValueError:
             return "<unparsable connection string>"
-        netloc = parts.netloc
-        if "@" in netloc:
-            user, _, host = netloc.rpartition("@")
-            name, colon, _ = user.partition(":")
-            netloc = name + (":***" if colon else "") + "@" + host
+        netloc = without_password(parts.netloc)
         query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", conninfo)
