@@ -10,10 +10,11 @@ outcomes; :func:`run_sync` drives it on threads (no event loop at all) and
 from __future__ import annotations
 
 from ._concurrency import run_on_loop, run_on_threads, run_on_threads_timed
+from ._copy import _IMMUTABLE
 from ._coroutines import _NEVER_AWAITABLE, is_awaitable, run_coroutine
 from ._log import get_logger
 from ._validation import check_processor_result, short_repr
-from .record import _copy_each_record
+from .record import Record, _copy_each_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from .inlet import Inlet
     from .link import Link
     from .outlet import Outlet
-    from .record import Record
     from .update import Update
 
     Steps = Generator[Tuple[Sequence[Call], Optional[int]], List[Outcome], None]
@@ -76,7 +76,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
                     continue
                 except Exception as error:  # noqa: BLE001 - a broken new_record override
                     value = error
-            failures.add("inlet", inlet, value)
+            _pull_failed(failures, inlet, value)
         stats.pulled += len(records)
     # A delivery pass tracks Buffers, queues, journal and acknowledgements; a link whose
     # only options are retry / dead_letter and whose queues are empty (the healthy path)
@@ -100,6 +100,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
         if not outlets:
             continue
         copy = link._copy_records
+        size = len(batch)  # before the push: an outlet may empty the list it is given
         if current is None and delivery is None:
             if len(outlets) == 1:
                 pushes = [(_deliver, (outlets[0], batch, update, copy), outlets[0]._uses_coroutine,
@@ -109,20 +110,18 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
                           for outlet in outlets]
             outcomes = yield pushes, None
             if partial:
-                link._stats.flushed(outlets, outcomes, len(batch))
+                link._stats.flushed(outlets, outcomes, size)
             else:
                 link._stats.batches += 1
-                link._stats.handed += len(batch)
+                link._stats.handed += size
             for outlet, (ok, value) in zip(outlets, outcomes):
                 if not ok:
-                    _refused(link, failures, outlet, batch, update, value)
-                    if not partial:
-                        link._stats.undelivered(outlet, len(batch))
+                    _push_failed(link, failures, outlet, batch, update, value, partial)
         elif current is None:  # the healthy path of a retry / dead_letter link
             prepared: Dict[int, List[Record]] = {}  # id(outlet) -> its batch as pushed
             outcomes = yield [(_deliver, (outlet, batch, update, copy, prepared), outlet._uses_coroutine,
                                outlet) for outlet in outlets], None
-            link._stats.pushed(outlets, outcomes, len(batch), partial)
+            link._stats.pushed(outlets, outcomes, size, partial)
             for outlet, (ok, value) in zip(outlets, outcomes):
                 if not ok:
                     if current is None:
@@ -139,6 +138,85 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
         delivery.settle(current)
     if failures.first is not None:
         failures.raise_first()
+
+
+def transfer_plain(link: Link, inlet: Inlet, outlet: Outlet, label: Optional[str], update: Update) -> None:
+    """One transfer of a *plain* link, without the generator of :func:`transfer_steps`.
+
+    A plain link (see ``Link._plain``) has one sync inlet, one sync outlet,
+    no link processors or groupers, no delivery state and no timeout: the
+    pipeline then is pull → records → copy → outlet processors → push, all in
+    this thread. The steps are the ones :func:`transfer_steps` and
+    :func:`run_sync` take for such a link, and so are the failure paths
+    (:func:`_pull_failed`, :func:`_push_failed`): a failing pull still pushes
+    an empty batch, a failing push is counted and reported, and the first
+    failure is raised at the end unless ``ignore_exceptions``.
+
+    ``label`` is the inlet's fixed ``str()`` (``Inlet._fixed_label``) or None.
+    With it, a pull returning one immutable value (the usual int, str...) and
+    an inlet without metadata, the record is built here, and with no outlet
+    processors it goes to the outlet as it is, also with ``copy_records``:
+    the record and its metadata dict were made by this transfer, hold only
+    immutable values, and go to one outlet, so nothing else can see them and
+    a deep copy would be indistinguishable from them.
+    """
+    stats = link._stats
+    stats.run += 1
+    failures = None
+    records: List[Record] = []
+    batch = None  # the batch as pushed, when built here
+    try:
+        value = inlet.pull(update)
+        if type(value) not in _NEVER_AWAITABLE and is_awaitable(value):
+            value = run_coroutine(value)
+    except BaseException as error:  # noqa: BLE001 - run_sync's outcome (False, error)
+        failures = _Failures(link, update)
+        _pull_failed(failures, inlet, error)
+    else:
+        metadata = inlet._metadata  # the caller's mapping: only an empty plain dict is looked into
+        if label is not None and type(value) in _IMMUTABLE and type(metadata) is dict and not metadata:
+            records.append(Record(value, {"__inlet__": label}))  # what _to_records builds
+            if not outlet.processors:
+                batch = records  # nothing else holds this record or its dict: it is the copy
+        else:
+            try:
+                records.extend(inlet._to_records(value))
+            except Exception as error:  # noqa: BLE001 - a broken new_record override
+                failures = _Failures(link, update)
+                _pull_failed(failures, inlet, error)
+    count = len(records)  # before the push: an outlet may empty the list it is given
+    stats.pulled += count
+    refused = None
+    try:
+        if batch is not None:
+            result = outlet.push(batch, update)
+        else:
+            result = _deliver(outlet, records, update, link._copy_records)
+        if type(result) not in _NEVER_AWAITABLE and is_awaitable(result):
+            run_coroutine(result)
+    except BaseException as error:  # noqa: BLE001 - run_sync's outcome (False, error)
+        refused = error
+    stats.batches += 1
+    stats.handed += count
+    if refused is not None:
+        if failures is None:
+            failures = _Failures(link, update)
+        _push_failed(link, failures, outlet, records, update, refused, False)
+    if failures is not None:
+        failures.raise_first()
+
+
+def _pull_failed(failures: _Failures, inlet: Inlet, error: BaseException) -> None:
+    """``inlet``'s pull (or turning its result into records) raised ``error``: it gives no records."""
+    failures.add("inlet", inlet, error)
+
+
+def _push_failed(link: Link, failures: _Failures, outlet: Outlet, batch: List[Record], update: Update,
+                 error: BaseException, partial: bool) -> None:
+    """``outlet`` (of a link without delivery options) failed to take ``batch``."""
+    _refused(link, failures, outlet, batch, update, error)
+    if not partial:
+        link._stats.undelivered(outlet, len(batch))
 
 
 def _refused(link: Link, failures: _Failures, outlet: Outlet, batch: List[Record], update: Update,

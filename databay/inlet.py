@@ -86,6 +86,21 @@ class Inlet(Lifecycle, ABC):
             merged["__inlet__"] = str(self)
         return merged
 
+    def _fixed_label(self) -> Optional[str]:
+        """``str(self)`` if no pull can change it and records follow the default rules, else None.
+
+        True for an inlet without metadata (checked again per pull: the mapping
+        is the caller's) whose class keeps the default ``__repr__``/``__str__``,
+        ``new_record`` and ``_to_records``: a transfer then builds its record
+        without calling ``str(self)`` (see ``_transfer.transfer_plain``).
+        """
+        kind = type(self)
+        if kind.__repr__ is not Inlet.__repr__ or kind.__str__ is not object.__str__ or \
+                kind.new_record is not Inlet.new_record or kind._to_records is not Inlet._to_records or \
+                kind._record_metadata is not Inlet._record_metadata or "_to_records" in vars(self):
+            return None
+        return "%s()" % kind.__name__
+
     def _to_records(self, data: Any) -> List[Record]:
         """Turn what ``pull`` returned into records (the pull-return rules)."""
         if type(self).new_record is Inlet.new_record and not isinstance(data, list):  # one record

@@ -9,7 +9,15 @@ from ._deprecation import warn_deprecated
 from ._lifecycle import check_initialised
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot
-from ._transfer import DELIVERY_COUNTS, holds_records, report_raised, run_async, run_sync, transfer_steps
+from ._transfer import (
+    DELIVERY_COUNTS,
+    holds_records,
+    report_raised,
+    run_async,
+    run_sync,
+    transfer_plain,
+    transfer_steps,
+)
 from ._validation import (
     check_bool,
     check_positive_int,
@@ -278,6 +286,20 @@ class Link:
         self._acks = any(getattr(type(inlet), "on_delivered", Inlet.on_delivered)  # a mock's type lacks it
                          is not Inlet.on_delivered for inlet in self._inlets)
         self._stats.nodes_changed(self._inlets, self._outlets)
+        self._plain_nodes = self._plain()
+
+    def _plain(self) -> Any:
+        """``(inlet, outlet, label)`` if transfers may take ``transfer_plain`` as far as the nodes go
+        (one sync inlet, one sync outlet, no acknowledgements, no dead letter); else None.
+
+        What may change between transfers (processors, groupers, delivery
+        state, timeouts) is checked by :meth:`transfer` each time.
+        """
+        if len(self._inlets) != 1 or len(self._outlets) != 1 or self._needs_loop or self._acks \
+                or getattr(self, "_dead_letter", None) is not None:
+            return None
+        inlet = self._inlets[0]
+        return inlet, self._outlets[0], inlet._fixed_label()
 
     def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
         new: list = []
@@ -390,7 +412,17 @@ class Link:
         Raises:
             Exception: whatever a node raised, unchanged, unless ``ignore_exceptions``.
         """
-        self._run(flush=False)
+        plain = self._plain_nodes
+        if plain is None or self.processors or self.groupers or self._delivery is not None or \
+                self._timeout is not None or self._default_timeout is not None:
+            self._run(flush=False)
+            return
+        update = Update(self._tags, next(self._transfer_numbers))
+        try:
+            transfer_plain(self, plain[0], plain[1], plain[2], update)
+        except BaseException as error:
+            self._stats.transfer_raised(error)  # as in _run
+            raise
 
     def _log_raised(self, error: BaseException) -> bool:
         """Log ``error``, raised by :meth:`transfer`, as the node failure it came from.
