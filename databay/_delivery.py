@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 
 from ._concurrency import call
 from ._log import get_logger
@@ -50,14 +49,15 @@ DEAD_LETTER_KEY = "__dead_letter__"
 class Entry:
     """One batch waiting in an outlet's retry queue."""
 
-    __slots__ = ("records", "update", "attempts", "journal_id", "origin", "done")
+    __slots__ = ("records", "update", "attempts", "journal_id", "origin", "done", "queued_at")
 
     def __init__(self, records: List[Record], update: Any, attempts: int, origin: int,
-                 journal_id: Optional[int] = None) -> None:
+                 queued_at: Optional[float] = None, journal_id: Optional[int] = None) -> None:
         self.records = records
         self.update = update
         self.attempts = attempts  # pushes tried so far
         self.origin = origin  # the oldest transfer whose pulls may have fed it
+        self.queued_at = queued_at  # Delivery.clock() when it entered the queue (or was restored)
         self.journal_id = journal_id
         self.done = False  # left the queue (delivered, dropped...): never journal it
 
@@ -80,6 +80,20 @@ class OutletQueue:
         self.unjournaled: List[Entry] = []
         self.rewritten: List[Entry] = []
         self.deleted: List[int] = []
+
+    def oldest_age(self, clock: Any) -> Optional[float]:
+        """Seconds the head of the queue (its oldest batch) has waited on ``clock``; None if empty
+        (or not known).
+
+        Lock-free, for stats read from another thread: the head may leave meanwhile.
+        """
+        entries = self.entries
+        try:
+            head = entries[0]
+        except IndexError:
+            return None
+        queued_at = head.queued_at
+        return None if queued_at is None else max(clock() - queued_at, 0.0)
 
 
 class Turn:
@@ -124,7 +138,7 @@ class Delivery:
         self.name = ""
         self.queues: Dict[int, Optional[OutletQueue]] = {}  # id(outlet) -> its queue (None: no retry)
         self.live: List[OutletQueue] = []  # the queues that exist
-        self.clock = time.monotonic
+        self.clock = link._stats.clock  # backoff and queue ages: the planner's clock while one holds the link
         self.since: Dict[Any, Tuple[Any, int, Optional[int]]] = {}  # holder -> (holder, transfer, row)
         self.acks: Deque[Tuple[int, List[Inlet], Any]] = collections.deque()
         self.lost_from: Optional[int] = None  # acks of transfers >= this are never sent
@@ -211,13 +225,14 @@ class Delivery:
             self.row_high = max(self.row_high, rows[-1])
         by_key = {queue.key: queue for queue in (self.queue_for(o) for o in self.link._outlets) if queue}
         stranded = 0
+        restored_at = self.clock()  # the journal keeps no enqueue time: ages count from the restart
         for row, key, attempts, blob in queued:
             queue = by_key.get(key)
             if queue is None:
                 stranded += 1
                 continue
             update, batch = load_batch(blob)
-            queue.entries.append(Entry(batch, update, attempts, 0, journal_id=row))
+            queue.entries.append(Entry(batch, update, attempts, 0, restored_at, journal_id=row))
             queue.pending += len(batch)
         if stranded:
             _LOGGER.warning("%r: the journal %r holds %d queued batch(es) for outlets this link no "
@@ -471,7 +486,7 @@ def turn_steps(delivery: Delivery, queue: Optional[OutletQueue], outlet: Outlet,
         return turn
     if queue.entries:
         if processed:
-            _enqueue(delivery, queue, Entry(processed, update, 0, origin), turn)
+            _enqueue(delivery, queue, Entry(processed, update, 0, origin, now), turn)
         return turn
     ok, value = yield processed, update
     if not ok:
@@ -488,7 +503,7 @@ def _first_push_failed(delivery: Delivery, queue: OutletQueue, turn: Turn, proce
     if isinstance(error, RejectedRecords):
         _rejected(delivery, turn, error, outlet, update)
         return
-    entry = Entry(processed, update, 1, origin)
+    entry = Entry(processed, update, 1, origin, now)
     turn.errors.append((error, update, True))
     if _expired(queue, entry):
         _give_up(delivery, turn, processed, "expired", "1 attempt: %r" % (error,), outlet, update)

@@ -61,6 +61,11 @@ class PlannerObservability:
 
     def link_added(self, link: Any) -> None:
         link._stats.hub = self.events
+        clock = getattr(self.planner, "_clock", None)
+        if clock is not None:  # retry backoff and queue ages on the planner's clock (virtual time too)
+            link._stats.clock = clock.now
+            if link._delivery is not None:
+                link._delivery.clock = clock.now
 
     def link_removed(self, link: Any) -> None:
         if link._stats.hub is self.events:

@@ -26,18 +26,19 @@ snapshots turn them into seconds since the epoch.
 
 from __future__ import annotations
 
-from time import perf_counter
+from _thread import allocate_lock
+from bisect import bisect_left, insort
+from time import monotonic, perf_counter
 from time import time as wall_time
 
 from ._validation import short_repr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 #: How many recent timed transfers the p50/p99/max summaries and sparklines cover.
 WINDOW = 64
-_MASK = WINDOW - 1
 
 _EVENT_KINDS = frozenset(("transfer_skipped", "transfer_missed", "records_retried", "records_dropped",
                           "records_dead_lettered"))
@@ -78,6 +79,33 @@ class NodeStats:
         return stats.handed - self.handed_base - self.failed_records + self.extra_records
 
 
+class Window:
+    """The last :data:`WINDOW` values of a series, in order and sorted, with their p50/p99/max.
+
+    Kept sorted as values arrive (a bisect per value, on the planner's timing
+    path), so a snapshot reads the summary instead of sorting the window:
+    ``planner.stats()`` of thousands of links stays cheap. ``summary`` is
+    replaced whole, so a reader on another thread sees one consistent tuple.
+    """
+
+    __slots__ = ("values", "ordered", "summary")
+
+    def __init__(self) -> None:
+        self.values: List[float] = []  # oldest first
+        self.ordered: List[float] = []
+        self.summary: Tuple[Optional[float], Optional[float], Optional[float]] = (None, None, None)
+
+    def add(self, value: float) -> None:
+        ordered = self.ordered
+        values = self.values
+        if len(values) == WINDOW:  # the oldest value leaves the window
+            del ordered[bisect_left(ordered, values[0])]
+            del values[0]
+        values.append(value)
+        insort(ordered, value)
+        self.summary = (percentile(ordered, 0.5), percentile(ordered, 0.99), ordered[-1])
+
+
 class LinkStats:
     """The counters of one link; see the module docstring for who writes what."""
 
@@ -85,12 +113,12 @@ class LinkStats:
         # counted by every transfer (the hot path: Link._run and the pipeline)
         "run", "pulled", "batches", "handed", "failed", "error_run",
         # timed by planners
-        "running", "start", "pulled_at_start", "timed", "durations", "records", "duration_sum",
-        "lateness", "late", "lateness_sum", "last_success", "failing_since",
+        "running", "start", "pulled_at_start", "timed", "durations", "records", "last_duration",
+        "duration_sum", "lateness", "late", "lateness_sum", "last_success", "failing_since",
         # rarer events
         "skipped", "missed", "last_error", "last_warning",
         # bookkeeping
-        "link", "hub", "nodes", "named")
+        "link", "hub", "clock", "nodes", "named")
 
     def __init__(self, link: Any) -> None:
         self.run = 0  # transfers started
@@ -103,10 +131,11 @@ class LinkStats:
         self.start = 0.0  # perf_counter() when the last planner-run transfer started
         self.pulled_at_start = 0
         self.timed = 0  # planner-run transfers ended
-        self.durations = [0.0] * WINDOW  # seconds, indexed by ``timed``
-        self.records = [0] * WINDOW  # records pulled, indexed by ``timed``
+        self.durations = Window()  # seconds
+        self.records: List[int] = []  # records pulled per timed transfer, oldest first
+        self.last_duration = 0.0
         self.duration_sum = 0.0
-        self.lateness = [0.0] * WINDOW  # seconds after the due time, indexed by ``late``
+        self.lateness = Window()  # seconds after the due time
         self.late = 0
         self.lateness_sum = 0.0
         self.last_success: Optional[float] = None
@@ -117,6 +146,7 @@ class LinkStats:
         self.last_warning: Optional[Tuple[str, float]] = None  # event kind, time
         self.link = link
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
+        self.clock: Callable[[], float] = monotonic  # the holding planner's clock.now (retry queues)
         self.nodes: Dict[int, NodeStats] = {}  # id(node) -> stats, for the attached nodes
         self.named: Any = None  # (inlets, outlets, [(NodeStats, name)]) as last snapshotted
 
@@ -125,7 +155,7 @@ class LinkStats:
     def started(self, lateness: Optional[float] = None) -> float:
         """A planner starts a transfer, ``lateness`` seconds after it was due (None: on demand)."""
         if lateness is not None:
-            self.lateness[self.late & _MASK] = lateness
+            self.lateness.add(lateness)
             self.late += 1
             self.lateness_sum += lateness
         self.pulled_at_start = self.pulled
@@ -139,9 +169,12 @@ class LinkStats:
     def ended(self, start: float, error: Optional[BaseException] = None) -> None:
         """The planner-run transfer that began at ``start`` ended; ``error`` if it raised."""
         now = perf_counter()
-        index = self.timed & _MASK
-        self.durations[index] = duration = now - start
-        self.records[index] = records = self.pulled - self.pulled_at_start
+        self.last_duration = duration = now - start
+        records = self.pulled - self.pulled_at_start
+        self.durations.add(duration)
+        self.records.append(records)
+        if len(self.records) > WINDOW:
+            del self.records[0]
         self.duration_sum += duration
         self.timed += 1
         self.running = False
@@ -279,24 +312,24 @@ class LinkStats:
         return "ok" if self.run else "idle"
 
     def snapshot(self, link: Any, name: str, next_due: Optional[float] = None,
-                 pending: Optional[Dict[Any, Tuple[int, Optional[float]]]] = None,
+                 pending: Optional[Dict[int, Tuple[int, Optional[float]]]] = None,
                  now: Optional[float] = None, to_wall: Optional[float] = None) -> Dict[str, Any]:
         """A JSON-ready dict of everything above; ``next_due`` is seconds since the epoch.
 
-        ``now`` (perf_counter) and ``to_wall`` (its offset to the epoch) let a
-        planner snapshot all its links against one instant. Written for speed:
-        ``planner.stats()`` of 2,000 links must stay within 20 ms.
+        ``pending``: ``id(outlet)`` -> (records queued, age of the oldest) for
+        outlets with a non-empty retry queue. ``now`` (perf_counter) and
+        ``to_wall`` (its offset to the epoch) let a planner snapshot all its
+        links against one instant. Written for speed: ``planner.stats()`` of
+        2,000 links must stay within 20 ms, so the summaries are read, never
+        computed, here (see :class:`Window`).
         """
         if now is None or to_wall is None:
             now = perf_counter()
             to_wall = wall_time() - now
         timed = self.timed
-        durations = _recent(self.durations, timed)
-        records = _recent(self.records, timed)
-        lateness = _recent(self.lateness, self.late)
-        nodes, delivered, queued = self._node_snapshots(link, pending or {})
         running = self.running
         run = self.run
+        failed = self.failed
         last_error = self.last_error
         failing_since = self.failing_since
         if failing_since is None and last_error is not None and self.error_run == run and run and \
@@ -310,37 +343,45 @@ class LinkStats:
             health = "warning"
         else:
             health = "ok" if run else "idle"
-        counts = {"pulled": self.pulled, "delivered": delivered, "refused": 0, "retried": 0,
-                  "dropped": 0, "dead_lettered": 0}
-        counts.update(link._counts)
+        nodes, delivered, queued = self._node_snapshots(link, pending)
+        counts = link._counts.copy()
+        counts["pulled"] = self.pulled
+        counts["delivered"] = delivered
         counts["pending"] = queued
+        records = self.records[:]
+        durations, lateness = self.durations, self.lateness
+        d50, d99, dmax = durations.summary
+        l50, l99, lmax = lateness.summary
+        last_success = self.last_success
         return {
             "name": name,
             "key": link._key,
             "tags": list(link._tags),
             "interval_seconds": interval,
             "health": health,
-            "transfers": {"run": run, "succeeded": run - self.failed - running, "failed": self.failed,
+            "transfers": {"run": run, "succeeded": run - failed - running, "failed": failed,
                           "skipped": self.skipped, "missed": self.missed, "running": running},
             "records": counts,
             "last_transfer": None if not timed and not running else {
                 "started_at": self.start + to_wall,
-                "duration_seconds": None if running else durations[-1],
-                "records": None if running else records[-1]},
-            "last_success_at": None if self.last_success is None else self.last_success + to_wall,
+                "duration_seconds": None if running else self.last_duration,
+                "records": None if running or not records else records[-1]},
+            "last_success_at": None if last_success is None else last_success + to_wall,
             "failing_since": None if failing_since is None else failing_since + to_wall,
             "last_error": None if last_error is None else {
                 "type": last_error[0], "message": last_error[1], "node": last_error[2],
                 "at": last_error[3] + to_wall},
             "last_warning": None if warning is None else {"kind": warning[0], "at": warning[1] + to_wall},
             "next_due_at": next_due,
-            "lateness_seconds": _summary(lateness, self.late, self.lateness_sum),
-            "duration_seconds": _summary(durations, timed, self.duration_sum),
-            "recent": {"lateness_seconds": lateness, "records": records},
+            "lateness_seconds": {"p50": l50, "p99": l99, "max": lmax, "window": len(lateness.values),
+                                 "count": self.late, "sum": self.lateness_sum},
+            "duration_seconds": {"p50": d50, "p99": d99, "max": dmax, "window": len(durations.values),
+                                 "count": timed, "sum": self.duration_sum},
+            "recent": {"lateness_seconds": lateness.values[:], "records": records},
             "nodes": nodes,
         }
 
-    def _node_snapshots(self, link: Any, pending: Dict[Any, Tuple[int, Optional[float]]]
+    def _node_snapshots(self, link: Any, pending: Optional[Dict[int, Tuple[int, Optional[float]]]]
                         ) -> Tuple[List[Dict[str, Any]], int, int]:
         """One entry per attached node, plus the records delivered and pending over all outlets.
 
@@ -366,7 +407,7 @@ class LinkStats:
                 entries.append({"name": name, "role": "inlet", "calls": run - counts.run_base,
                                 "failures": counts.failures})
                 continue
-            queued, oldest = pending.get(counts.node, (0, None)) if pending else (0, None)
+            queued, oldest = pending.get(id(counts.node), _NOTHING_PENDING) if pending else _NOTHING_PENDING
             took = handed - counts.handed_base - counts.failed_records + counts.extra_records
             delivered += took
             queued_total += queued
@@ -377,32 +418,11 @@ class LinkStats:
         return entries, delivered, queued_total
 
 
-def _recent(ring: List[Any], count: int) -> List[Any]:
-    """The values of a ring written ``count`` times, oldest first."""
-    if count <= WINDOW:
-        return ring[:count]
-    start = count & _MASK
-    return ring[start:] + ring[:start]
+_NOTHING_PENDING = (0, None)
 
 
 def _role(link: Any, node: Any) -> str:
     return "inlet" if any(node is inlet for inlet in link.inlets) else "outlet"
-
-
-def _summary(values: List[float], count: int, total: float) -> Dict[str, Any]:
-    """p50 / p99 / max of the recent ``values``, plus the all-time ``count`` and ``sum``."""
-    if not values:
-        return {"p50": None, "p99": None, "max": None, "window": 0, "count": count, "sum": total}
-    ordered = sorted(values)
-    last = len(ordered) - 1
-    middle = last * 0.5
-    low = int(middle)
-    p50 = ordered[low] + (ordered[min(low + 1, last)] - ordered[low]) * (middle - low)
-    high = last * 0.99
-    low = int(high)
-    p99 = ordered[low] + (ordered[min(low + 1, last)] - ordered[low]) * (high - low)
-    return {"p50": p50, "p99": p99, "max": ordered[-1], "window": len(ordered), "count": count,
-            "sum": total}
 
 
 def percentile(ordered: List[float], q: float) -> float:
@@ -453,20 +473,87 @@ def link_snapshot(link: Any) -> Dict[str, Any]:
 
 
 def planner_snapshot(planner: Any) -> Dict[str, Any]:
-    """``planner.stats()``: the planner's state and every link's snapshot, in the planner's order."""
+    """``planner.stats()``: the planner's state and every link's snapshot, in the planner's order.
+
+    Builds some fifteen small containers per link, all alive until the
+    snapshot is returned: with the cyclic garbage collector running, thousands
+    of links would trigger collections that scan them (and the whole heap)
+    again and again, doubling the cost. The collector is paused while they are
+    built (none of them can form a cycle); they are freed by reference
+    counting once the caller drops the snapshot.
+    """
+    with _GC_PAUSE:
+        return _planner_snapshot(planner)
+
+
+def _planner_snapshot(planner: Any) -> Dict[str, Any]:
     links = planner.links
-    names = unique_names(link_name(link) for link in links)
+    names = unique_names([link_name(link) for link in links])
     now = perf_counter()
     to_wall = wall_time() - now
-    snapshots = [link._stats.snapshot(link, name, next_due_at(planner, link), pending_of(link), now, to_wall)
-                 for link, name in zip(links, names)]
+    due_to_wall = _due_to_wall(planner)
+    snapshots: List[Dict[str, Any]] = []
+    append = snapshots.append
     health = dict.fromkeys(HEALTH, 0)
-    for snapshot in snapshots:
+    for link, name in zip(links, names):
+        job = link._job
+        if job is None:
+            next_due = None
+        else:
+            due = getattr(job, "due", None)
+            if due.__class__ is float and due_to_wall is not None:  # SchedulePlanner's jobs
+                next_due = due + due_to_wall
+            else:
+                next_due = next_due_at(planner, link)
+        snapshot = link._stats.snapshot(link, name, next_due,
+                                        None if link._delivery is None else pending_of(link), now, to_wall)
         health[snapshot["health"]] += 1
+        append(snapshot)
     return {"planner": {"type": type(planner).__name__, "state": str(getattr(planner, "_state", "")),
                         "running": bool(planner.running), "links": len(links), "health": health,
-                        "time": wall_time()},
+                        "time": now + to_wall},
             "links": snapshots}
+
+
+class _GcPause:
+    """``with _GC_PAUSE:`` pauses the cyclic garbage collector, if it runs, for the block.
+
+    Nested and concurrent blocks (several threads taking snapshots) resume it
+    only when the last one ends, and only if it was running when the first began.
+    """
+
+    def __init__(self) -> None:
+        self.lock = allocate_lock()
+        self.depth = 0
+        self.resume = False
+
+    def __enter__(self) -> None:
+        import gc
+
+        with self.lock:
+            if self.depth == 0:
+                self.resume = gc.isenabled()
+                gc.disable()
+            self.depth += 1
+
+    def __exit__(self, *exc_info: Any) -> None:
+        import gc
+
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0 and self.resume:
+                gc.enable()
+
+
+_GC_PAUSE = _GcPause()
+
+
+def _due_to_wall(planner: Any) -> Optional[float]:
+    """What turns a due time on ``planner``'s clock into Unix time (None: not a clock-protocol planner)."""
+    clock: Any = getattr(planner, "_clock", None)
+    if hasattr(clock, "wall") and hasattr(clock, "now"):
+        return clock.wall() - clock.now()
+    return None
 
 
 def next_due_at(planner: Any, link: Any) -> Optional[float]:
@@ -486,9 +573,14 @@ def next_due_at(planner: Any, link: Any) -> Optional[float]:
     return when.timestamp() if hasattr(when, "timestamp") else None
 
 
-def pending_of(link: Any) -> Dict[Any, Tuple[int, Optional[float]]]:
-    """Records waiting in each outlet's retry queue (and the oldest one's age: not tracked yet)."""
+def pending_of(link: Any) -> Dict[int, Tuple[int, Optional[float]]]:
+    """``id(outlet)`` -> (records in its retry queue, seconds the oldest has waited) of queues in use.
+
+    Ages are on the clock the link's retry queues run on: the planner's clock
+    while a planner holds the link (virtual time in tests), else monotonic time.
+    """
     delivery = getattr(link, "_delivery", None)
     if delivery is None:
         return {}
-    return {queue.outlet: (queue.pending, None) for queue in delivery.live_queues() if queue.pending}
+    return {id(queue.outlet): (queue.pending, queue.oldest_age(delivery.clock))
+            for queue in delivery.live_queues() if queue.pending}

@@ -464,7 +464,8 @@ class Link:
 
     @property
     def retry_due(self) -> Optional[float]:
-        """When the earliest retry queue of this link is due (``time.monotonic()``), or None.
+        """When the earliest retry queue of this link is due, or None: ``time.monotonic()``, or the
+        holding planner's ``clock.now()`` (retry backoff runs on the planner's clock, virtual time too).
 
         Retries ride on transfers (a retry falls due at the first transfer at
         most one interval before its backoff ends); a planner may call

@@ -1,0 +1,71 @@
+"""What keeps planner.stats() cheap must not change what it reports."""
+
+import gc
+import random
+import threading
+
+from databay import Link
+from databay._stats import WINDOW, Window, percentile
+from databay.planners import SchedulePlanner
+
+
+def test_the_running_window_summary_equals_sorting_the_last_values():
+    """p50/p99/max kept up to date value by value equal those of the last WINDOW values, sorted."""
+    rng = random.Random(13)
+    window = Window()
+    seen = []
+    assert window.summary == (None, None, None) and window.values == []
+    for count in range(1, 3 * WINDOW + 7):
+        value = rng.choice([0.0, 0.5, 2.0]) if count % 3 else rng.uniform(-1.0, 5.0)  # many repeats
+        window.add(value)
+        seen.append(value)
+        last = seen[-WINDOW:]
+        ordered = sorted(last)
+        assert window.values == last
+        assert window.ordered == ordered
+        assert window.summary == (percentile(ordered, 0.5), percentile(ordered, 0.99), ordered[-1])
+
+
+def test_percentile_interpolates_between_neighbours():
+    assert percentile([1.0], 0.99) == 1.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([0.0, 10.0], 0.99) == 9.9
+
+
+def test_stats_leave_the_garbage_collector_as_they_found_it(obs):
+    """planner.stats() pauses the cyclic collector while it builds, and restores its state."""
+    planner = SchedulePlanner([Link(obs.CountInlet(), obs.KeepOutlet(), interval=3600)],
+                              immediate_transfer=False)
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        planner.stats()
+        assert gc.isenabled()
+        gc.disable()
+        planner.stats()
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_concurrent_stats_calls_resume_the_collector_once_all_ended(obs):
+    """Snapshots taken from several threads at once: the collector runs again after the last."""
+    links = [Link(obs.CountInlet(), obs.KeepOutlet(), interval=3600, tags=["l%d" % i]) for i in range(50)]
+    planner = SchedulePlanner(links, immediate_transfer=False)
+    results, errors = [], []
+
+    def take():
+        try:
+            for _ in range(20):
+                results.append(len(planner.stats()["links"]))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    assert gc.isenabled()
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and results == [50] * 80
+    assert gc.isenabled()
