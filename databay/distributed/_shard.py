@@ -53,6 +53,10 @@ class Shard:
         self._started_at: Optional[float] = None
         self._stopped = False
         self._built = 0
+        # When this shard's process started, and when start() began, built the links and
+        # started the planner (time.time()): where a start or a restart spends its time.
+        self._boot: Dict[str, Optional[float]] = {"process": _process_started_at(),
+                                                  "start": None, "built": None, "running": None}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -66,6 +70,7 @@ class Shard:
         from ..planners import SchedulePlanner
 
         spec = self.spec
+        self._boot["start"] = time.time()
         try:
             factory = import_factory(spec.factory)
             built = factory(self.index, spec.nshards, **spec.factory_kwargs)
@@ -80,6 +85,7 @@ class Shard:
         self._built = len(built) if isinstance(built, (list, tuple)) else 1
         for link in links:
             _align(link)
+        self._boot["built"] = time.time()
         planner = SchedulePlanner(links, **{**_PLANNER_DEFAULTS, **spec.planner_kwargs})
         self._planner = planner
         self._thread = threading.Thread(target=self._run_planner, name="databay-shard-%d"
@@ -94,7 +100,7 @@ class Shard:
         if not planner.running:
             raise ShardError("shard %d of %r: the planner stopped while starting: %r"
                              % (self.index, spec.name, self._error)) from self._error
-        self._started_at = time.time()
+        self._started_at = self._boot["running"] = time.time()
         _LOGGER.info("Shard %d of %r runs %d of the %d links its factory built (pid %d)",
                      self.index, spec.name, len(links), self._built, os.getpid())
         return self.status()
@@ -160,6 +166,7 @@ class Shard:
             "links": len(planner.links) if planner is not None else 0,
             "links_built": self._built,
             "started_at": self._started_at,
+            "boot": dict(self._boot),
             "transfers": counters["transfers"].get("run", 0) if counters else 0,
             "failed_transfers": counters["transfers"].get("failed", 0) if counters else 0,
             "error": None if self._error is None else repr(self._error),
@@ -169,6 +176,18 @@ class Shard:
         if links:
             status["links_stats"] = stats["links"] if stats is not None else None
         return status
+
+
+def _process_started_at() -> Optional[float]:
+    """When this process started (time.time()), from /proc on Linux; None elsewhere."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as handle:
+            uptime = float(handle.read().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def _align(link: Link) -> None:

@@ -3,11 +3,13 @@
 Every node reports what happened to it in files under ``out_dir``, because
 the shards are other processes: each delivered record is a line
 ``key slot pid`` in ``delivered-<shard>.txt``; each pull a line ``key slot pid
-seconds-after-the-slot-began`` in ``pulled-<shard>.txt`` (with ``log_pulls``, which survives a SIGKILL) or, at
-``on_shutdown``, a line ``key pid count`` in ``pull-counts-<shard>.txt``; each
-``on_start`` / ``on_shutdown`` a line ``event kind key pid`` in ``events-<shard>.txt``;
-with ``log_acks``, each record the link reported safe (``Inlet.on_delivered``) a line
-``key slot pid`` in ``acked-<shard>.txt``.
+seconds-after-the-slot-began`` in ``pulled-<shard>.txt`` (with ``log_pulls``; it
+survives a SIGKILL); at ``on_shutdown``, a line ``key pid pulls skipped missed`` in
+``pull-counts-<shard>.txt`` (the last two are the planner's own counts of the link's
+slots it skipped because the previous transfer was still running, and of slots it
+dispatched too late to run); each ``on_start`` / ``on_shutdown`` a line ``event kind
+key pid`` in ``events-<shard>.txt``; with ``log_acks``, each record the link reported
+safe (``Inlet.on_delivered``) a line ``key slot pid`` in ``acked-<shard>.txt``.
 Writing little per transfer keeps the shards on time on a busy machine.
 """
 
@@ -92,7 +94,10 @@ class SlotInlet(Inlet):
         _Log.write(self.events, "on_start inlet %s %d" % (self.key, os.getpid()))
 
     def on_shutdown(self):
-        _Log.write(self.counts, "%s %d %d" % (self.key, os.getpid(), self.count))
+        transfers = self.link.stats()["transfers"] if self.link is not None else {}
+        _Log.write(self.counts, "%s %d %d %d %d" % (self.key, os.getpid(), self.count,
+                                                    transfers.get("skipped", 0),
+                                                    transfers.get("missed", 0)))
         _Log.write(self.events, "on_shutdown inlet %s %d" % (self.key, os.getpid()))
 
 
@@ -182,3 +187,10 @@ def one_failing_link(shard, nshards, interval=0.05):
 
     return [Link(_FailingInlet(), NullOutlet(), interval=interval, key="bad"),
             *[Link(NullInlet(), NullOutlet(), interval=interval, key="good-%d" % n) for n in range(2)]]
+
+
+class BootProbe:
+    """A Ray actor that does nothing: how long a fresh worker process takes to boot right now."""
+
+    def pid(self):
+        return os.getpid()

@@ -1,10 +1,11 @@
 """ShardedRun on a real local Ray cluster (num_cpus=2), started once for this module.
 
 Shards are other processes, so the nodes (tests/distributed/shard_factories.py)
-report through files: delivered records, pulls, and on_start/on_shutdown calls.
-A record names the grid slot its transfer was due in (due wall time // interval),
-so the files show which slots ran, which were missed and which ran twice. Slots
-count from the first one due after ``start()`` returned: a run is started then.
+report through files: delivered records, pulls, the planner's own counts of
+skipped and missed slots, and on_start/on_shutdown calls. A record names the
+grid slot its transfer was dispatched for, so the files show which slots ran
+and whether one ran twice; the grid itself (slot k of a link is due at
+k * interval + the link's fixed jitter) says which slots were due.
 """
 
 import collections
@@ -35,7 +36,6 @@ pytestmark = [
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 INTERVAL = 0.2
-BUSY = 3.0  # 1-minute load average above which other processes starve the shards' 2 cores
 KILL_INTERVAL = 0.5  # the kill test journals every pull: SQLite checkpoints need room on a busy machine
 
 
@@ -44,9 +44,20 @@ def cluster():
     """A local two-CPU Ray cluster whose workers can import shard_factories; shut down after,
     its session files (logs, sockets) in a temporary directory that is removed too."""
     temp_dir = tempfile.mkdtemp(prefix="databay-ray-")
-    ray.init(num_cpus=2, include_dashboard=False, namespace="databay", log_to_driver=False,
-             configure_logging=False, _temp_dir=temp_dir,
-             runtime_env={"env_vars": {"PYTHONPATH": HERE}})
+    # The cluster's processes inherit PYTHONPATH from this one while ray.init starts them. A
+    # runtime_env={"env_vars": ...} would do too, but then every worker process boots twice
+    # (Ray's setup_worker, then the worker) and cannot be one of the workers Ray prestarts:
+    # each start and each restart would take about a second longer.
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, ROOT, saved]))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, namespace="databay", log_to_driver=False,
+                 configure_logging=False, _temp_dir=temp_dir)
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -68,17 +79,41 @@ def _slots(out_dir, kind, shard):
     return slots, pids
 
 
-def _check_no_slot_missed(missed):
-    """Fail on missed slots, unless other processes saturated the machine meanwhile: then
-    skip, saying so (the other checks of the test have passed by then)."""
-    if not missed:
-        return
-    load = os.getloadavg()[0]
-    if load > BUSY:
-        pytest.skip("%d slot(s) missed while the load average was %.1f (> %.1f on 2 cores): slot "
-                    "continuity is only judged on a machine not saturated by other processes; "
-                    "first: %r" % (len(missed), load, BUSY, missed[0]))
-    assert not missed, missed[:5]
+def _check_every_slot_accounted(out_dir, shard, kind="delivered"):
+    """Check each link's slots of ``shard``'s one process against the grid; return the totals.
+
+    Ground truth is the grid: every slot from a link's first run to its last was
+    due. Each must have run exactly once or, only where that link's previous
+    transfer was still running at the slot's due time, been skipped by the
+    planner's no-overlap rule and counted as skipped. The planner must have missed
+    none (it dispatches every slot less than one interval after its due time, however
+    busy the machine), and no slot may be lost without being counted. Other processes
+    saturating the machine delay transfers and so cause skips; they never cause
+    misses, repeats or silent losses, so this holds under any load.
+    """
+    slots, pids = _slots(out_dir, kind, shard)
+    counts = {}
+    for line in _lines(out_dir / ("pull-counts-%d.txt" % shard)):
+        key, pid, pulls, skipped, missed = line.split()
+        counts[key] = (int(pid), int(pulls), int(skipped), int(missed))
+    assert set(slots) == set(counts) and slots, (sorted(slots)[:3], sorted(counts)[:3])
+    due = ran = skipped_total = 0
+    for key, ran_slots in slots.items():
+        pid, pulls, skipped, missed = counts[key]
+        assert pids[key] == {pid}, (key, "the links of shard %d ran in one process" % shard)
+        assert len(ran_slots) == len(set(ran_slots)) == pulls, (key, "a slot ran twice")
+        assert missed == 0, (key, "the planner missed %d slot(s)" % missed)
+        link_due = max(ran_slots) - min(ran_slots) + 1
+        lost = link_due - len(ran_slots)
+        assert lost <= skipped, (key, "%d due slot(s) neither ran nor were skipped: %s" % (
+            lost - skipped, sorted(set(range(min(ran_slots), max(ran_slots) + 1)) -
+                                   set(ran_slots))[:10]))
+        due, ran, skipped_total = due + link_due, ran + len(ran_slots), skipped_total + skipped
+    print("shard %d: %d of %d due slots ran, %d skipped by the no-overlap rule (load %.1f)"
+          % (shard, ran, due, skipped_total, os.getloadavg()[0]))
+    # Skips are a busy machine's doing, but a shard that skipped most of its slots is broken.
+    assert ran >= due / 2, (shard, ran, due)
+    return due, ran
 
 
 def _wait_for(condition, timeout, what):
@@ -94,7 +129,6 @@ def test_two_shards_of_500_links_run_every_slot_and_deliver_every_record(cluster
                      factory_kwargs={"out_dir": str(tmp_path), "per_shard": 500, "interval": INTERVAL,
                                      "buffer_count": 3, "jitter": 0.4 * INTERVAL})
     run.start()
-    running_from = int(time.time() / INTERVAL) + 1  # the first slot after start() returned
     try:
         with pytest.raises(ShardError, match=r"a run named 'every-slot' is already running"):
             ShardedRun("shard_factories:all_links", name="every-slot").start()
@@ -108,46 +142,47 @@ def test_two_shards_of_500_links_run_every_slot_and_deliver_every_record(cluster
     assert [final["state"] for final in finals] == ["stopped", "stopped"], finals
     assert [final["links"] for final in finals] == [500, 500]
     assert not run.running
-    missed = []
     for shard in (0, 1):
-        delivered, _ = _slots(tmp_path, "delivered", shard)
-        pulled = {line.split()[0]: int(line.split()[2])
-                  for line in _lines(tmp_path / ("pull-counts-%d.txt" % shard))}
-        assert len(delivered) == len(pulled) == 500
-        for key, slots in delivered.items():
-            assert len(slots) == pulled[key], key  # Buffers flushed: nothing held back
-            assert len(slots) == len(set(slots)), (key, "a slot ran twice")
-            since = set(slot for slot in slots if slot >= running_from)
-            missed += [(key, slot) for slot in range(running_from, max(slots) + 1)
-                       if slot not in since]
-            assert len(slots) >= 3  # every link kept running (slot continuity is judged below)
+        due, ran = _check_every_slot_accounted(tmp_path, shard)  # each record delivered once
+        assert ran >= 500 * 3  # every link kept running
+        assert finals[shard]["counters"]["transfers"]["missed"] == 0
         events = collections.Counter(line.rsplit(" ", 1)[0]
                                      for line in _lines(tmp_path / ("events-%d.txt" % shard)))
         assert len(events) == 2000  # on_start and on_shutdown of 500 inlets and 500 outlets
         assert set(events.values()) == {1}, "a node was started or shut down more than once"
-    _check_no_slot_missed(missed)
+
+
+def _fresh_worker_seconds():
+    """How long Ray takes right now to start an actor in a new worker process: most of a
+    shard's restart, and what a busy machine slows down."""
+    from shard_factories import BootProbe
+
+    started = time.monotonic()
+    probe = ray.remote(num_cpus=0)(BootProbe).remote()
+    try:
+        ray.get(probe.pid.remote(), timeout=60)
+        return time.monotonic() - started
+    finally:
+        ray.kill(probe)
 
 
 def test_sigkilled_shard_is_back_fast_and_the_other_never_misses_a_slot(cluster, tmp_path):
     """SIGKILL one shard's process mid-run: Ray restarts it, the grid is the same after,
     and the journal replays what the killed process held in its Buffers.
 
-    "Back" is when the restarted shard's planner runs again. It must be within
-    2 s, or, on a machine so busy that starting the run took longer than that,
-    within 1.5 times that time: a restart is as prompt as a first start.
+    "Back" is when the restarted shard's planner runs again: within 2 s, or on a
+    machine so busy that Ray itself needs longer to start a worker process, within
+    1.5 times what a fresh worker takes, measured right after. The shard's own part of
+    the restart (factory, planner) must be small either way.
     """
     links = {"per_shard": 50, "interval": KILL_INTERVAL, "jitter": 0.4 * KILL_INTERVAL,
-             "buffer_count": 3, "journal": True,
-             "log_pulls": True, "log_acks": True}
+             "buffer_count": 3, "journal": True, "log_pulls": True, "log_acks": True}
     run = ShardedRun("shard_factories:slot_links", shards=2, name="kill-one",
                      factory_kwargs={"out_dir": str(tmp_path), **links})
-    started = time.monotonic()
     run.start()
-    baseline = time.monotonic() - started
-    running_from = int(time.time() / KILL_INTERVAL) + 1
     try:
-        _wait_for(lambda: run.status()["transfers"] >= 100 * 5, 60, "5 slots of 100 links")
-        victim = run.status()["per_shard"][1]
+        _wait_for(lambda: run.status()["transfers"] >= 100 * 4, 60, "4 slots of 100 links")
+        steady, victim = run.status()["per_shard"]
         os.kill(victim["pid"], signal.SIGKILL)
         killed_at = time.time()
 
@@ -157,24 +192,26 @@ def test_sigkilled_shard_is_back_fast_and_the_other_never_misses_a_slot(cluster,
 
         _wait_for(restarted, 60, "the killed shard to come back")
         back = run.status()["per_shard"][1]
-        downtime = back["started_at"] - killed_at
-        assert back["links"] == 50
-        assert downtime < max(2.0, 1.5 * baseline), (
-            "the shard came back after %.2f s; the run started in %.2f s" % (downtime, baseline))
-        before = run.status()["per_shard"][1]["transfers"]
-        _wait_for(lambda: run.status()["per_shard"][1]["transfers"] >= before + 50 * 4, 60,
-                  "4 slots after the restart")
+        before = back["transfers"]
+        _wait_for(lambda: run.status()["per_shard"][1]["transfers"] >= before + 50 * 3, 60,
+                  "3 slots after the restart")
+        assert run.status()["per_shard"][0]["pid"] == steady["pid"]
     finally:
         finals = run.stop(timeout=60)
-    print("restart: back after %.2f s (the run started in %.2f s)" % (downtime, baseline))
+    boot = {step: at - killed_at for step, at in back["boot"].items()}
+    downtime = back["started_at"] - killed_at
+    fresh_worker = _fresh_worker_seconds() if downtime >= 2.0 else float("nan")  # only if needed
+    print("restart: back after %.2f s (new process at +%.2f s, shard start +%.2f s, links built "
+          "+%.2f s, planner running +%.2f s); a fresh Ray worker takes %.2f s now (load %.1f)"
+          % (downtime, boot["process"], boot["start"], boot["built"], boot["running"],
+             fresh_worker, os.getloadavg()[0]))
+    assert back["links"] == 50
+    assert downtime < 2.0 or downtime < 1.5 * fresh_worker, (downtime, fresh_worker, boot)
+    assert boot["running"] - boot["start"] < 1.0, ("the shard's own start-up is slow", boot)
     assert [final["state"] for final in finals] == ["stopped", "stopped"], finals
-    missed = []  # by shard 0, which was never killed
-    steady, steady_pids = _slots(tmp_path, "delivered", 0)
-    assert len(steady) == 50
-    for key, slots in steady.items():
-        missed += [(key, slot) for slot in range(running_from, max(slots) + 1) if slot not in slots]
-        assert len(slots) == len(set(slots))
-        assert len(steady_pids[key]) == 1
+    # Shard 0 was never killed: one process throughout, and every slot of its links due
+    # before, during and after shard 1's restart is accounted for.
+    _check_every_slot_accounted(tmp_path, 0)
     pulled, pids = _slots(tmp_path, "pulled", 1)
     assert len(pulled) == 50
     for key, slots in pulled.items():
@@ -201,7 +238,6 @@ def test_sigkilled_shard_is_back_fast_and_the_other_never_misses_a_slot(cluster,
                                    "(SELECT COUNT(*) FROM databay_queued)").fetchone()[0]
         assert left == 0, "a clean stop leaves the journal empty"
     assert replayed > 0, "no record held at the kill was replayed by the restarted shard"
-    _check_no_slot_missed(missed)
 
 
 def test_a_detached_run_is_stopped_from_a_second_driver(cluster, tmp_path):
