@@ -154,16 +154,22 @@ def test_two_shards_of_500_links_run_every_slot_and_deliver_every_record(cluster
 
 def _fresh_worker_seconds():
     """How long Ray takes right now to start an actor in a new worker process: most of a
-    shard's restart, and what a busy machine slows down."""
+    shard's restart, and what a busy machine slows down. A probe that lands in a worker
+    process Ray had started earlier does not count: it stays while the next one starts."""
     from shard_factories import BootProbe
 
-    started = time.monotonic()
-    probe = ray.remote(num_cpus=0)(BootProbe).remote()
+    probes = []
     try:
-        ray.get(probe.pid.remote(), timeout=60)
-        return time.monotonic() - started
+        for _ in range(4):
+            asked = time.time()
+            probes.append(ray.remote(num_cpus=0)(BootProbe).remote())
+            _pid, process_started = ray.get(probes[-1].started.remote(), timeout=60)
+            if process_started >= asked - 0.05:  # /proc start times tick in 1/100 s
+                return time.time() - asked
+        return float("nan")  # only old workers: no measure, so the 2 s bound stands
     finally:
-        ray.kill(probe)
+        for probe in probes:
+            ray.kill(probe)
 
 
 def test_sigkilled_shard_is_back_fast_and_the_other_never_misses_a_slot(cluster, tmp_path):
@@ -207,7 +213,7 @@ def test_sigkilled_shard_is_back_fast_and_the_other_never_misses_a_slot(cluster,
              fresh_worker, os.getloadavg()[0]))
     assert back["links"] == 50
     assert downtime < 2.0 or downtime < 1.5 * fresh_worker, (downtime, fresh_worker, boot)
-    assert boot["running"] - boot["start"] < 1.0, ("the shard's own start-up is slow", boot)
+    assert boot["running"] - boot["start"] < 0.5, ("the shard's own start-up is slow", boot)
     assert [final["state"] for final in finals] == ["stopped", "stopped"], finals
     # Shard 0 was never killed: one process throughout, and every slot of its links due
     # before, during and after shard 1's restart is accounted for.
