@@ -47,8 +47,11 @@ class DropOutlet(Outlet):
         pass
 
 
-def build_links(shard, nshards, out_dir, per_shard=10000, interval=1.0):
-    """``per_shard`` links for this shard only (keys picked with shard_of)."""
+def build_links(shard, nshards, out_dir, per_shard=10000, interval=1.0, jitter=0.0):
+    """``per_shard`` links for this shard only (keys picked with shard_of); ``jitter``
+    spreads them over the interval (a fixed delay per link)."""
+    from databay.schedules import Every
+
     report = os.path.join(out_dir, "slots-%d-%d.txt" % (shard, os.getpid()))
     links, n = [], 0
     while len(links) < per_shard:
@@ -56,6 +59,7 @@ def build_links(shard, nshards, out_dir, per_shard=10000, interval=1.0):
         n += 1
         if shard_of(key, nshards) == shard:
             inlet = SlotCountingInlet(key, interval, report)
-            inlet.link = Link(inlet, DropOutlet(), interval=interval, key=key, copy_records=False)
+            inlet.link = Link(inlet, DropOutlet(), schedule=Every(interval, jitter=jitter), key=key,
+                              copy_records=False)
             links.append(inlet.link)
     return links
