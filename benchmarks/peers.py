@@ -99,7 +99,12 @@ def run_databay(links, interval, duration, stamps, immediate=True):
 
 
 def run_sched(links, interval, duration, stamps, immediate=True):
-    """sched + one worker thread: the loop puts due jobs on a queue, the worker runs them."""
+    """sched + one worker thread: the loop puts due jobs on a queue, the worker runs them.
+
+    Like databay, a link whose previous run is still queued skips its slot, and slots
+    missed while the loop was late coalesce into one run (the next due time is the first
+    grid time after now): the loop stays bounded when it cannot keep up (P3).
+    """
     import queue
 
     work = queue.SimpleQueue()
@@ -107,10 +112,16 @@ def run_sched(links, interval, duration, stamps, immediate=True):
     scheduler = sched.scheduler(time.monotonic, time.sleep)
     t0 = time.monotonic()
     end = t0 + duration + min(interval / 2, 0.5)
+    queued = [False] * links
 
     def fire(k, due):
-        work.put((due,))
+        if not queued[k]:
+            queued[k] = True
+            work.put((k, due))
         nxt = due + interval
+        now = time.monotonic()
+        if nxt <= now:
+            nxt = due + (int((now - due) / interval) + 1) * interval
         if nxt < end:
             scheduler.enterabs(nxt, 0, fire, (k, nxt))
 
@@ -123,8 +134,9 @@ def run_sched(links, interval, duration, stamps, immediate=True):
             item = work.get()
             if item is None:
                 return
-            stamps.add(time.monotonic() - item[0])
+            stamps.add(time.monotonic() - item[1])
             push([pull()])
+            queued[item[0]] = False
 
     thread = threading.Thread(target=worker)
     thread.start()

@@ -2,18 +2,22 @@
 
 ``concurrent.futures.ThreadPoolExecutor`` starts a thread per submitted task
 until it reaches its cap, so a burst of a thousand 5 µs transfers ends up on
-thirty threads fighting for the GIL. This pool grows only when workers fall
-behind: a *spawner* thread (asleep unless tasks wait and no worker is idle)
-adds one worker when a task has waited ``patience`` seconds of real time and
-the backlog did not shrink meanwhile (the workers are blocked, not just busy).
-Short transfers are drained by one or a few
-workers; blocking ones get a new worker every ``patience`` up to
-``max_workers``, so a hung transfer never blocks the others. Workers idle for
-``idle_timeout`` seconds exit (the last one stays).
+thirty threads fighting for the GIL. This pool grows only when workers are
+blocked, not busy: a *spawner* thread (asleep unless tasks wait and no worker
+is idle) watches a window of ``patience`` seconds of real time and adds one
+worker when tasks waited through it and either no task was taken at all (every
+worker is stuck, e.g. in a hung transfer) or the backlog did not shrink while
+the process used less than half a CPU (the workers wait on I/O, so another
+thread gets work done). A backlog of short transfers that keeps the process on
+the CPU gets no new thread: under the GIL it would only contend. Blocking
+transfers get a new worker every ``patience`` up to ``max_workers``, so a hung
+transfer never blocks the others. Workers idle for ``idle_timeout`` seconds
+exit (the last one stays).
 
 A timer is unavoidable: nothing but time tells a blocking task from a short
 one. Growth is real time, never the planner's clock, so it also works under a
-virtual clock.
+virtual clock. Workers take queued tasks without the lock (``deque.popleft``
+is atomic); they take it only to wait for work.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ class WorkerPool:
     """Runs submitted ``(function, args)`` tasks on at most ``max_workers`` threads."""
 
     def __init__(self, max_workers: int, name: str = "databay-worker", patience: float = 0.005,
-                 idle_timeout: float = 30.0) -> None:
+                 idle_timeout: float = 30.0, cpu_clock: Callable[[], float] = time.process_time) -> None:
         self._max_workers = max_workers
+        self._cpu_clock = cpu_clock  # CPU seconds of this process (replaceable in tests)
         self._name = name
         self._patience = patience
         self._idle_timeout = idle_timeout
@@ -52,6 +57,7 @@ class WorkerPool:
         self._taken = 0  # tasks taken by workers so far: the spawner's measure of progress
         self._closed = False
         self._serial = 0
+        self._watching = False  # the spawner is in its timed loop (set and cleared under the lock)
 
     @property
     def size(self) -> int:
@@ -114,19 +120,31 @@ class WorkerPool:
         return []
 
     def _spawn(self) -> None:
-        """Add a worker whenever tasks waited ``patience`` seconds without progress."""
+        """Add a worker whenever tasks waited ``patience`` seconds while the workers were stuck."""
         while True:
             with self._ready:
                 while not self._closed and not self._short_of_workers():
+                    self._watching = False
                     self._short.wait()
+                self._watching = True
                 waiting, taken = len(self._tasks), self._taken
-                self._short.wait(self._patience)
+                began, cpu = time.monotonic(), self._cpu_clock()
+                end = began + self._patience
+                while not self._closed:  # the whole window: a submit's notify does not cut it short
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._short.wait(left)
                 if self._closed:
                     return
                 if self._taken - taken >= waiting or not self._short_of_workers():
                     continue  # every task that waited then was taken: the workers keep up
-                if self._taken != taken and len(self._tasks) < waiting:
-                    continue  # the backlog drains: another thread would only contend
+                if self._taken != taken:  # progress: grow only if the workers wait, not compute
+                    if len(self._tasks) < waiting:
+                        continue  # the backlog drains: another thread would only contend
+                    used = (self._cpu_clock() - cpu) / max(time.monotonic() - began, 1e-9)
+                    if used >= 0.5:
+                        continue  # on the CPU: under the GIL another thread would only contend
                 thread = self._new_worker()
             thread.start()
 
@@ -140,24 +158,30 @@ class WorkerPool:
 
     def _work(self) -> None:
         tasks = self._tasks
+        take = tasks.popleft
         me = threading.current_thread()
         while True:
-            with self._ready:
-                while not tasks:
-                    if self._closed:
-                        self._threads.remove(me)
-                        return
-                    self._idle += 1
-                    woken = self._ready.wait(self._idle_timeout)
-                    self._idle -= 1
-                    if not woken and not tasks and len(self._threads) > 1:
-                        self._threads.remove(me)  # idle too long: shrink
-                        return
-                function, args = tasks.popleft()
-                self._taken += 1
-                starting = self._watch() if tasks else ()
-            for thread in starting:
-                thread.start()
+            try:
+                function, args = take()  # atomic: no lock while tasks are queued
+            except IndexError:
+                with self._ready:
+                    while not tasks:
+                        if self._closed:
+                            self._threads.remove(me)
+                            return
+                        self._idle += 1
+                        woken = self._ready.wait(self._idle_timeout)
+                        self._idle -= 1
+                        if not woken and not tasks and len(self._threads) > 1:
+                            self._threads.remove(me)  # idle too long: shrink
+                            return
+                continue
+            self._taken += 1  # the spawner's progress measure; a rare lost count only delays growth
+            if tasks and not self._watching:  # more wait: the spawner must watch (it may sleep)
+                with self._ready:
+                    starting = self._watch()
+                for thread in starting:
+                    thread.start()
             try:
                 function(*args)
             except BaseException:  # noqa: BLE001 - a worker must outlive any task

@@ -1,6 +1,7 @@
 """The planner's worker pool: concurrency for blocking tasks, a hard cap, clean close."""
 
 import threading
+import time
 
 from databay.planners._worker_pool import WorkerPool
 
@@ -93,3 +94,68 @@ def test_idle_workers_exit_but_the_last_stays():
     assert ran.wait(10)
     pool.close()
     assert pool.join(10) == 0
+
+
+def _stream(pool, stop, task, per_round=8, pause=0.004):
+    """Keep a backlog that never shrinks: ``per_round`` tasks every ``pause`` seconds until ``stop``."""
+    while not stop.is_set():
+        pool.submit_many([(task, ())] * per_round)
+        stop.wait(pause)
+
+
+def _stream_for(pool, seconds, task, until=None):
+    """Stream tasks for ``seconds`` (or until ``until()``); returns the largest pool size seen."""
+    stop = threading.Event()
+    producer = threading.Thread(target=_stream, args=(pool, stop, task))
+    producer.start()
+    largest = 0
+    try:
+        for _ in range(int(seconds / 0.02)):
+            largest = max(largest, pool.size)
+            if until is not None and until():
+                break
+            threading.Event().wait(0.02)
+    finally:
+        stop.set()
+        producer.join()
+        pool.close()
+        pool.join(10)
+    return largest
+
+
+def _two_ms():
+    threading.Event().wait(0.002)
+
+
+def test_a_backlog_that_keeps_the_process_on_the_cpu_gets_no_new_worker():
+    """Workers taking tasks while the process uses a whole CPU are computing under the GIL: a
+    backlog that does not shrink then adds no thread (here the CPU clock reports a busy process)."""
+    pool = WorkerPool(30, patience=0.2, cpu_clock=time.monotonic)  # CPU seconds == wall seconds
+    assert _stream_for(pool, 1.5, _two_ms) == 1
+
+
+def test_a_backlog_of_tasks_waiting_on_io_gets_more_workers():
+    """The same backlog with workers that mostly wait (little CPU used) grows the pool."""
+    pool = WorkerPool(30, patience=0.2)
+    assert _stream_for(pool, 20, _two_ms, until=lambda: pool.size >= 2) >= 2
+
+
+def test_a_worker_stuck_behind_a_queued_backlog_still_gets_help():
+    """A worker woken for one task that hangs, with more queued behind it, makes the pool grow
+    without another submit: the worker itself wakes the spawner."""
+    release, ran = threading.Event(), threading.Event()
+    pool = WorkerPool(5)
+    pool.submit_many([(ran.set, ())])  # one worker, now idle
+    assert ran.wait(10)
+    for _ in range(500):
+        if pool._idle:
+            break
+        threading.Event().wait(0.01)
+    second = threading.Event()
+    pool.submit_many([(release.wait, (10,)), (second.set, ())])
+    try:
+        assert second.wait(10)
+    finally:
+        release.set()
+        pool.close()
+        assert pool.join(10) == 0
