@@ -10,6 +10,11 @@ Implementations, all doing the same pull/push (an int from a sync pull, a no-op 
 - ``databay``: SchedulePlanner with Link(inlet, outlet, interval).
 - ``sched``: the practical limit: ``sched.scheduler`` plus ONE worker thread, written here.
 - ``asyncio``: one event loop, one task per link sleeping until its next slot, written here.
+
+Every peer has databay's semantics where a workload can tell: slots missed while running late
+coalesce into one run (APScheduler: ``coalesce=True``; ``schedule`` by design), and the sched
+loop skips a link whose previous run is still queued. Without that, P3 measures how fast a
+loop catches up on a backlog it should have dropped (the sched loop then took minutes).
 - ``apscheduler``: APScheduler 3.x BackgroundScheduler, interval jobs with
   ``max_instances=1, coalesce=True`` (run with benchmarks/.venv-aps/bin/python).
 - ``schedule``: the ``schedule`` package's ``run_pending`` loop (benchmarks/.venv-schedule).
@@ -147,6 +152,7 @@ def run_sched(links, interval, duration, stamps, immediate=True):
 
 
 def run_asyncio(links, interval, duration, stamps, immediate=True):
+    """One task per link; slots missed while the loop was late coalesce, as in databay."""
     async def one(t0, end):
         due = t0
         loop = asyncio.get_running_loop()
@@ -154,9 +160,12 @@ def run_asyncio(links, interval, duration, stamps, immediate=True):
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            stamps.add(loop.time() - due)
+            now = loop.time()
+            stamps.add(now - due)
             push([pull()])
             due += interval
+            if due <= now:  # late: the missed slots coalesce into the run just made
+                due += (int((now - due) / interval) + 1) * interval
 
     async def main():
         loop = asyncio.get_running_loop()

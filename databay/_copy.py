@@ -28,12 +28,13 @@ def copy_value(value: Any, memo: dict) -> Any:
         done = memo.get(id(value))
         if done is not None:
             return done
-        new: dict = {}
+        new = value.copy()  # in C; then only what is not immutable is replaced
         memo[id(value)] = new
         for key, item in value.items():
             if type(key) not in _IMMUTABLE:
-                key = _deepcopy(key, memo)
-            new[key] = item if type(item) in _IMMUTABLE else copy_value(item, memo)
+                return _copy_dict(value, new, memo)
+            if type(item) not in _IMMUTABLE:
+                new[key] = copy_value(item, memo)
         return new
     if kind is list:
         done = memo.get(id(value))
@@ -45,6 +46,16 @@ def copy_value(value: Any, memo: dict) -> Any:
                          for item in value])
         return new_list
     return _deepcopy(value, memo)
+
+
+def _copy_dict(value: dict, new: dict, memo: dict) -> dict:
+    """Fill ``new`` (already in the memo) with a copy of ``value`` whose keys need copying too."""
+    new.clear()
+    for key, item in value.items():
+        if type(key) not in _IMMUTABLE:
+            key = _deepcopy(key, memo)
+        new[key] = item if type(item) in _IMMUTABLE else copy_value(item, memo)
+    return new
 
 
 def _deepcopy(value: Any, memo: dict) -> Any:

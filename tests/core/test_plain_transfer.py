@@ -186,3 +186,33 @@ def test_plain_links_take_the_plain_path_and_others_the_general_one(monkeypatch)
     plain.processors.append(keep)  # a processor added later is honoured at the next transfer
     with pytest.raises(AssertionError, match="the general pipeline ran"):
         plain.transfer()
+
+
+class _Key:
+    """A hashable, mutable dict key: deep-copied like any other object."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __eq__(self, other):
+        return isinstance(other, _Key) and other.name == self.name
+
+
+def test_copied_dicts_keep_order_sharing_and_copy_what_is_mutable():
+    """An outlet's copy of a dict payload: same keys in the same order, nested objects copied,
+    objects shared inside the batch still shared, and keys that are objects copied too."""
+    shared = [1, 2]
+    key = _Key("k")
+    inner = {"x": [3]}
+    payloads = [{"b": 1, "a": shared, "c": {"d": shared}, "i": inner}, {key: "v", "z": shared, 1: inner}]
+    outlet = Capture()
+    Link(Pulling(lambda: payloads), outlet, interval=1, copy_records=True).transfer()
+    first, second = (record.payload for record in outlet.batches[0][1])
+    assert first == payloads[0] and list(first) == ["b", "a", "c", "i"]
+    assert first["a"] is not shared and first["a"] is first["c"]["d"] is second["z"]
+    assert first["i"] is not inner and first["i"] is second[1] and first["i"]["x"] is not inner["x"]
+    assert second == payloads[1] and [getattr(k, "name", k) for k in second] == ["k", "z", 1]
+    assert next(iter(second)) is not key
