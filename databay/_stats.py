@@ -31,6 +31,7 @@ from bisect import bisect_left, insort
 from time import monotonic, perf_counter
 from time import time as wall_time
 
+from ._coroutines import is_awaitable
 from ._validation import short_repr
 
 TYPE_CHECKING = False
@@ -56,7 +57,7 @@ class NodeStats:
     """
 
     __slots__ = ("node", "role", "run_base", "batches_base", "handed_base", "failures",
-                 "failed_records", "extra_calls", "extra_records")
+                 "failed_records", "extra_calls", "extra_records", "seconds", "timed_calls")
 
     def __init__(self, node: Any, role: str, stats: LinkStats) -> None:
         self.node = node
@@ -68,6 +69,8 @@ class NodeStats:
         self.failed_records = 0  # records handed to this outlet in pushes that failed
         self.extra_calls = 0
         self.extra_records = 0
+        self.seconds = 0.0  # time spent in the node's calls during planner-run transfers
+        self.timed_calls = 0  # those calls
 
     def calls(self, stats: LinkStats) -> int:
         if self.role == "inlet":
@@ -191,6 +194,46 @@ class LinkStats:
         if hub is not None and hub.active:
             hub.emit("transfer_failed" if failed else "transfer_finished", self.link, error=error,
                      duration=duration, records=records)
+
+    def timer(self, node: Any, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function`` (a call of ``node``) wrapped to add its duration to ``node``'s time spent.
+
+        Only planner-run transfers are timed (``running``): a direct
+        ``link.transfer()`` reads no clock. A node this link does not count
+        (a dead-letter outlet) gets ``function`` back unchanged.
+        """
+        counts = self.nodes.get(id(node))
+        if counts is None or counts.node is not node:
+            return function
+
+        def timed_call(*args: Any) -> Any:
+            start = perf_counter()
+            try:
+                return function(*args)
+            finally:
+                counts.seconds += perf_counter() - start
+                counts.timed_calls += 1
+
+        return timed_call
+
+    def timer_async(self, node: Any, function: Callable[..., Any]) -> Callable[..., Any]:
+        """As :meth:`timer`, for a call whose result is awaited (an ``async def`` node)."""
+        counts = self.nodes.get(id(node))
+        if counts is None or counts.node is not node:
+            return function
+
+        async def timed_call(*args: Any) -> Any:
+            start = perf_counter()
+            try:
+                value = function(*args)
+                if is_awaitable(value):
+                    value = await value
+                return value
+            finally:
+                counts.seconds += perf_counter() - start
+                counts.timed_calls += 1
+
+        return timed_call
 
     # -- failures and warnings (off the hot path) --------------------------
 
@@ -405,7 +448,8 @@ class LinkStats:
         for counts, name in named[2]:
             if counts.role == "inlet":
                 entries.append({"name": name, "role": "inlet", "calls": run - counts.run_base,
-                                "failures": counts.failures})
+                                "failures": counts.failures, "time_spent_seconds": counts.seconds,
+                                "timed_calls": counts.timed_calls})
                 continue
             queued, oldest = pending.get(id(counts.node), _NOTHING_PENDING) if pending else _NOTHING_PENDING
             took = handed - counts.handed_base - counts.failed_records + counts.extra_records
@@ -413,12 +457,32 @@ class LinkStats:
             queued_total += queued
             entries.append({"name": name, "role": "outlet",
                             "calls": batches - counts.batches_base + counts.extra_calls,
-                            "failures": counts.failures, "records_delivered": took,
+                            "failures": counts.failures, "time_spent_seconds": counts.seconds,
+                            "timed_calls": counts.timed_calls, "records_delivered": took,
                             "records_pending": queued, "oldest_pending_age_seconds": oldest})
         return entries, delivered, queued_total
 
 
 _NOTHING_PENDING = (0, None)
+
+
+def timed_steps(steps: Any, stats: LinkStats) -> Any:
+    """A transfer's steps (``_transfer.transfer_steps``) with every node call timed.
+
+    ``Link._run`` passes a planner-run transfer through this: each call
+    ``(function, args, is_coroutine, node)`` the pipeline yields runs wrapped
+    by :meth:`LinkStats.timer`, in whatever thread or loop the driver runs it,
+    so concurrent pulls are timed each on its own.
+    """
+    outcomes = None
+    send = steps.send
+    while True:
+        try:
+            calls, limit = send(outcomes)
+        except StopIteration:
+            return
+        outcomes = yield [(stats.timer_async(node, function) if is_coroutine else stats.timer(node, function),
+                           args, is_coroutine, node) for function, args, is_coroutine, node in calls], limit
 
 
 def _role(link: Any, node: Any) -> str:

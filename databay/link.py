@@ -8,7 +8,7 @@ from ._coroutines import LoopRunner
 from ._deprecation import warn_deprecated
 from ._lifecycle import check_initialised
 from ._log import RepeatLimiter, get_logger
-from ._stats import LinkStats, link_snapshot
+from ._stats import LinkStats, link_snapshot, timed_steps
 from ._transfer import (
     DELIVERY_COUNTS,
     holds_records,
@@ -488,6 +488,8 @@ class Link:
                 self._drive(transfer_steps(self, update, replay=replay), update, deadline)
         update = Update(self._tags, next(self._transfer_numbers))
         steps = transfer_steps(self, update, flush=flush)
+        if self._stats.running:  # a planner runs this transfer: time each node call (databay/_stats.py)
+            steps = timed_steps(steps, self._stats)
         try:
             if deadline is None and self._timeout is None and self._default_timeout is None \
                     and not self._needs_loop:  # the common case, without a call more than needed

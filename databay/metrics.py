@@ -110,6 +110,10 @@ def render(stats: Dict[str, Any]) -> str:
             _per_node(links, None, "calls"))
     _family(out, "databay_node_failures_total", "counter", "Calls of a node that raised.",
             _per_node(links, None, "failures"))
+    _family(out, "databay_node_call_duration_seconds", "summary",
+            "Seconds a node's calls took in planner-run transfers (_sum), and how many were timed (_count).",
+            [("_sum", labels, value) for _, labels, value in _per_node(links, None, "time_spent_seconds")] +
+            [("_count", labels, value) for _, labels, value in _per_node(links, None, "timed_calls")])
     return "\n".join(out) + "\n"
 
 

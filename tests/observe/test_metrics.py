@@ -59,6 +59,14 @@ def test_the_official_parser_reads_every_counter_back(ran):
     assert _value(duration, _suffix="_count", link="ok") == 2
     assert _value(duration, link="ok", quantile="0.5") >= 0
     assert families["databay_transfer_duration_max_seconds"].type == "gauge"
+    node_time = families["databay_node_call_duration_seconds"]
+    assert node_time.type == "summary"
+    stats = {link["name"]: {node["name"]: node for node in link["nodes"]} for link in ran.stats()["links"]}
+    for link, node, role in (("ok", "CountInlet(in)", "inlet"), ("ok", "KeepOutlet(b)", "outlet"),
+                             ("bad", "KeepOutlet(db)", "outlet")):
+        assert _value(node_time, _suffix="_count", link=link, node=node, role=role) == 2
+        assert _value(node_time, _suffix="_sum", link=link, node=node, role=role) == \
+            stats[link][node]["time_spent_seconds"] > 0
 
 
 def test_the_text_follows_the_naming_conventions(ran):
