@@ -67,28 +67,28 @@ def _init_ray(ray, cpus):
 
 
 def thread_cpu(pid):
-    """CPU seconds of a process by thread name: Python threads carry the process's name."""
+    """CPU seconds of a process's threads: (Python's, the others'). In a Ray worker, Python
+    threads carry the process title (``ray::...``); Ray's own threads are named by Ray."""
     ticks = os.sysconf("SC_CLK_TCK")
-    by_name = {}
+    names, seconds = {}, {}
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/stat" % (pid, tid)) as handle:
                 head, tail = handle.read().rsplit(")", 1)
         except OSError:
             continue
-        name = head.split("(", 1)[1]
         fields = tail.split()
-        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
-    return by_name
+        names[tid] = head.split("(", 1)[1]
+        seconds[tid] = (int(fields[11]) + int(fields[12])) / ticks
+    main = names.get(str(pid), "")
+    prefix = "ray::" if main.startswith("ray::") else main  # a Ray worker's title, or python's
+    python = sum(cpu for tid, cpu in seconds.items() if names[tid].startswith(prefix))
+    return python, sum(seconds.values()) - python
 
 
 def python_share(before, after, pid):
     """(Python threads' CPU seconds, Ray's threads' CPU seconds) between two thread_cpu()."""
-    with open("/proc/%d/comm" % pid) as handle:
-        main = handle.read().strip()
-    python = after.get(main, 0.0) - before.get(main, 0.0)
-    total = sum(after.values()) - sum(before.values())
-    return python, total - python
+    return after[0] - before[0], after[1] - before[1]
 
 
 def load():
@@ -133,10 +133,10 @@ def kept_slots(out_dir, interval, window, shard=None):
     return kept, due
 
 
-def sharded(links, interval, seconds, shards, jitter=0.0, threads=30):
+def sharded(links, interval, seconds, shards, jitter=0.0, threads=30, niceness=0):
     import ray
 
-    from databay.distributed import ShardedRun
+    from databay.distributed import RayBackend, ShardedRun
 
     out_dir = tempfile.mkdtemp(prefix="databay-dist-bench-")
     started = time.time()
@@ -146,7 +146,8 @@ def sharded(links, interval, seconds, shards, jitter=0.0, threads=30):
         run = ShardedRun("distributed_links:build_links", shards=shards, name="bench",
                          factory_kwargs={"out_dir": out_dir, "per_shard": links,
                                          "interval": interval, "jitter": jitter},
-                         planner_kwargs={"threads": threads})
+                         planner_kwargs={"threads": threads},
+                         backend=RayBackend(niceness=niceness))
         started = time.time()
         run.start()
         run_start = time.time() - started
@@ -194,7 +195,8 @@ def sharded(links, interval, seconds, shards, jitter=0.0, threads=30):
         })
     return {
         "shards": shards, "links_per_shard": links, "interval_s": interval, "jitter_s": jitter,
-        "threads": threads, "window_s": seconds, "load": [load_before, load_after],
+        "threads": threads, "niceness": [shard["niceness"] for shard in opening],
+        "window_s": seconds, "load": [load_before, load_after],
         "slots_due": due, "slots_kept": kept, "kept_pct": 100.0 * kept / due if due else None,
         "cluster_start_s": round(cluster_start, 2), "run_start_s": round(run_start, 2),
         "per_shard": per_shard, "status_call_s": round(max(status_calls), 3),
@@ -299,6 +301,9 @@ def main():
     parser.add_argument("--jitter", type=float, default=0.0,
                         help="spread each link's slots by a fixed delay in [0, jitter) seconds")
     parser.add_argument("--threads", type=int, default=30, help="worker threads per planner")
+    parser.add_argument("--niceness", type=lambda text: None if text == "ray" else int(text),
+                        default=0, help="the shards' niceness (RayBackend(niceness=...)); 'ray' "
+                                        "keeps Ray's worker niceness, 15")
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window")
     parser.add_argument("--no-sharded", action="store_true", help="skip the sharded run")
     parser.add_argument("--no-single", action="store_true", help="skip the one-process baseline")
@@ -314,7 +319,7 @@ def main():
     result = {}
     if not args.no_sharded:
         result["sharded"] = sharded(args.links, args.interval, args.seconds, args.shards,
-                                    args.jitter, args.threads)
+                                    args.jitter, args.threads, args.niceness)
     if not args.no_single:
         result["single_process"] = single(args.links, args.interval, args.seconds, args.jitter,
                                           args.threads)
@@ -325,10 +330,10 @@ def main():
         return
     if "sharded" in result:
         s = result["sharded"]
-        print("ShardedRun: %d shards × %d links at %g s (jitter %g s, %d threads), %g s window, "
-              "load %s (Ray cluster start %.1f s, run start %.1f s)"
+        print("ShardedRun: %d shards × %d links at %g s (jitter %g s, %d threads, niceness %s), "
+              "%g s window, load %s (Ray cluster start %.1f s, run start %.1f s)"
               % (s["shards"], s["links_per_shard"], s["interval_s"], s["jitter_s"], s["threads"],
-                 s["window_s"], s["load"], s["cluster_start_s"], s["run_start_s"]))
+                 s["niceness"], s["window_s"], s["load"], s["cluster_start_s"], s["run_start_s"]))
         print("  slots kept: %d of %d = %.2f %% (target ≥ 99 %%)"
               % (s["slots_kept"], s["slots_due"], s["kept_pct"]))
         for shard in s["per_shard"]:

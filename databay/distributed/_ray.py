@@ -48,10 +48,12 @@ def actor_name(run: str, index: int) -> str:
 class ShardActor:
     """The Ray actor around one Shard (made remote by RayBackend, created by Ray)."""
 
-    def __init__(self, spec: Dict[str, Any], index: int) -> None:
+    def __init__(self, spec: Dict[str, Any], index: int, niceness: Optional[int] = None) -> None:
         self._spec = spec
         self._shard = Shard(RunSpec.from_dict(spec), index)
         self._failure: Optional[str] = None
+        if niceness is not None:
+            _renice(niceness, index, spec.get("name"))
         try:
             self._shard.start()
         except Exception:  # noqa: BLE001 - reported by ready(); the actor stays to say why
@@ -94,14 +96,30 @@ class RayBackend(Backend):
         actor_options: Ray options for each shard actor, over the defaults
             ``num_cpus=1`` and ``scheduling_strategy="SPREAD"`` (one CPU
             reserved per shard, shards spread over the nodes).
+        niceness: the CPU niceness of the shards' threads. Ray runs worker
+            processes at 15, below every ordinary process, so on a busy node
+            the shards' schedules starve first; the default 0 gives them the
+            priority of any other program (a local cluster this backend starts
+            gets ``worker_niceness=0``; elsewhere each shard lowers its own,
+            which needs the right to, else it logs how to start the cluster).
+            None keeps Ray's.
     """
 
     name = "ray"
 
     def __init__(self, address: Optional[str] = None, init_kwargs: Optional[Dict[str, Any]] = None,
-                 actor_options: Optional[Dict[str, Any]] = None) -> None:
+                 actor_options: Optional[Dict[str, Any]] = None,
+                 niceness: Optional[int] = 0) -> None:
         if address is not None and not isinstance(address, str):
             raise TypeError("address=%r must be a Ray cluster address (a str) or None" % (address,))
+        if niceness is not None:
+            if isinstance(niceness, bool) or not isinstance(niceness, int):
+                raise TypeError("niceness=%r must be an int from -20 to 19, or None to keep "
+                                "Ray's worker niceness" % (niceness,))
+            if not -20 <= niceness <= 19:
+                raise ValueError("niceness=%r must be an int from -20 to 19, or None to keep "
+                                 "Ray's worker niceness" % (niceness,))
+        self.niceness = niceness
         for parameter, value in (("init_kwargs", init_kwargs), ("actor_options", actor_options)):
             if value is not None and not isinstance(value, dict):
                 raise TypeError("%s=%r must be a dict or None" % (parameter, value))
@@ -114,7 +132,12 @@ class RayBackend(Backend):
         ray = _import_ray()
         if not ray.is_initialized():
             address = self.address if self.address is not None else default_address
-            ray.init(address=address, namespace=NAMESPACE, **self.init_kwargs)
+            init_kwargs = dict(self.init_kwargs)
+            if address is None and not os.environ.get("RAY_ADDRESS") and self.niceness is not None:
+                # a local cluster starts here: its workers get the shards' niceness from birth
+                init_kwargs["_system_config"] = {"worker_niceness": self.niceness,
+                                                 **init_kwargs.get("_system_config", {})}
+            ray.init(address=address, namespace=NAMESPACE, **init_kwargs)
             self._connected_here = True
         return ray
 
@@ -142,7 +165,8 @@ class RayBackend(Backend):
                            "max_task_retries": -1 if spec.max_restarts else 0}
                 if spec.detached:
                     options["lifetime"] = "detached"
-                actors.append(remote_class.options(**options).remote(spec.as_dict(), index))
+                actors.append(remote_class.options(**options).remote(spec.as_dict(), index,
+                                                                     self.niceness))
         except ValueError as error:  # ActorAlreadyExistsError is a ValueError
             _kill(ray, actors)
             raise ShardError("a run named %r is already running in this Ray cluster (namespace "
@@ -204,6 +228,21 @@ class RayShardGroup(ShardGroup):
             return result
         except Exception as error:  # noqa: BLE001 - a shard that cannot answer is reported
             return {"shard": index, "state": state, "error": _cause(error)}
+
+
+def _renice(niceness: int, index: int, run: Any) -> None:
+    """Give the calling thread ``niceness``; the shard's threads, started from it, inherit it.
+
+    On Linux niceness belongs to each thread: Ray's own threads keep theirs.
+    """
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) != niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except (OSError, AttributeError) as error:  # no right to lower it, or not POSIX
+        _LOGGER.warning("Shard %d of %r keeps Ray's worker niceness (%r): on a busy node its "
+                        "schedule starves before other programs do. Start the cluster with "
+                        "RAY_worker_niceness=%d in its environment to run shards at %d",
+                        index, run, error, niceness, niceness)
 
 
 def _kill(ray: Any, actors: List[Any]) -> None:

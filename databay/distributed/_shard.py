@@ -167,6 +167,7 @@ class Shard:
             "links_built": self._built,
             "started_at": self._started_at,
             "boot": dict(self._boot),
+            "niceness": _niceness(),
             "transfers": counters["transfers"].get("run", 0) if counters else 0,
             "failed_transfers": counters["transfers"].get("failed", 0) if counters else 0,
             "error": None if self._error is None else repr(self._error),
@@ -176,6 +177,14 @@ class Shard:
         if links:
             status["links_stats"] = stats["links"] if stats is not None else None
         return status
+
+
+def _niceness() -> Optional[int]:
+    """The calling thread's CPU niceness (the shard's threads inherit it); None if unknown."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except (OSError, AttributeError):
+        return None
 
 
 def _process_started_at() -> Optional[float]:

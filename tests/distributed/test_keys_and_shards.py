@@ -2,9 +2,12 @@
 
 import collections
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -278,3 +281,54 @@ def test_ignore_exceptions_false_stops_the_shard_and_says_why():
         time.sleep(0.05)
     assert "source down" in shard.status()["error"]
     shard.stop(timeout=30)
+
+
+@pytest.mark.parametrize("niceness, error", [(True, TypeError), ("0", TypeError), (1.0, TypeError),
+                                             (20, ValueError), (-21, ValueError)])
+def test_ray_backend_refuses_a_bad_niceness(niceness, error):
+    from databay.distributed import RayBackend
+
+    with pytest.raises(error, match=r"niceness=%s must be an int from -20 to 19, or None"
+                       % re.escape(repr(niceness))):
+        RayBackend(niceness=niceness)
+
+
+def _in_a_thread(function):
+    """Run ``function`` in a new thread (niceness is per thread on Linux); return its result."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(function()))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="niceness is POSIX")
+def test_a_shard_sets_its_niceness_and_the_threads_it_starts_inherit_it():
+    """Ray starts workers at niceness 15; a shard actor gives its threads the backend's."""
+    from databay.distributed._ray import _renice
+
+    def renice_then_start_a_thread():
+        before = os.getpriority(os.PRIO_PROCESS, 0)
+        _renice(before + 3, 0, "nice-run")  # raising one's niceness needs no privilege
+        return before, os.getpriority(os.PRIO_PROCESS, 0), \
+            _in_a_thread(lambda: os.getpriority(os.PRIO_PROCESS, 0))
+
+    before, after, started_after = _in_a_thread(renice_then_start_a_thread)
+    assert after == started_after == min(before + 3, 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before  # this thread is untouched
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="niceness is POSIX")
+def test_a_shard_that_may_not_lower_its_niceness_says_how_to_start_the_cluster(monkeypatch, caplog):
+    from databay.distributed._ray import _renice
+
+    def refused(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refused)
+    monkeypatch.setattr(os, "getpriority", lambda *args: 15)
+    with caplog.at_level(logging.WARNING, logger="databay.distributed.RayBackend"):
+        _renice(0, 3, "ingest")
+    [record] = caplog.records
+    assert "Shard 3 of 'ingest' keeps Ray's worker niceness" in record.getMessage()
+    assert "RAY_worker_niceness=0" in record.getMessage()
