@@ -77,6 +77,7 @@ class BasePlanner(Observable, ABC):
         self._lock = threading.RLock()
         self._added = threading.Condition(self._lock)  # an add_links() that started nodes finished
         self._adding = 0  # add_links() calls starting nodes: teardown waits for them
+        self._forcing = 0  # force_transfer() calls on a never-started planner: start() refuses
         self._state = IDLE
         self._start_thread: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
@@ -214,6 +215,9 @@ class BasePlanner(Observable, ABC):
             if self._state != IDLE:
                 raise PlannerStateError("start() called on a planner that is %s; call shutdown() first"
                                         % self._state)
+            if self._forcing:
+                raise PlannerStateError("start() called while force_transfer() runs a one-off "
+                                        "transfer of the planner's links; call it once that returned")
             self._state, self._error, self._hurry, self._deadline = STARTING, None, False, None
             self._stopped.clear()
             self._started.clear()
@@ -305,18 +309,29 @@ class BasePlanner(Observable, ABC):
             PlannerStateError: the planner is starting, stopping or was shut down
                 (its nodes are stopped; call start() again first).
         """
-        if self._state == RUNNING:
+        with self._lock:  # one decision, taken under the lock start() and shutdown() take
+            state, once = self._state, self._state == IDLE and not self._started.is_set()
+            if once:
+                self._forcing += 1
+                self._gate.open()
+        if state == RUNNING:
             for link in self.links:
                 self._run_transfer(link)
             return
-        if self._state != IDLE or self._started.is_set():
+        if not once:
             raise PlannerStateError("force_transfer() called on a planner that is %s; it runs "
                                     "transfers while the planner runs (or before its first start())"
-                                    % ("shut down" if self._state == IDLE else self._state))
+                                    % ("shut down" if state == IDLE else state))
         from .planners._teardown import transfer_once
 
-        for link in self.links:
-            transfer_once(self, link)
+        try:
+            for link in self.links:
+                transfer_once(self, link)
+        finally:
+            with self._lock:
+                self._forcing -= 1
+                if not self._forcing:
+                    self._gate.close()
 
     def __enter__(self) -> BasePlanner:
         """Start in a background thread; returns once the planner runs."""

@@ -224,6 +224,7 @@ def run_forever(planner: BasePlanner, seconds: Optional[float] = None, status: A
         planner.start()
         while planner.running:  # a planner whose start() does not block: wait until it stops
             threading.Event().wait(0.2)
+        planner.shutdown()  # ... and until its teardown (maybe in another thread) finished
     except Exception as error:  # noqa: BLE001 - start() re-raises what stopped the planner
         _LOGGER.error("The planner stopped on an error: %s: %s", type(error).__name__, error)
         return EXIT_FAILED

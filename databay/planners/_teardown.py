@@ -58,14 +58,11 @@ def teardown(planner: Any) -> None:
 
 
 def transfer_once(planner: Any, link: Any) -> None:
-    """``force_transfer()`` on a planner that is not running: start, transfer, flush, stop."""
+    """``force_transfer()`` on a planner never started (its gate held open): start, transfer,
+    flush, stop."""
     planner._start_link(link)
     try:
-        planner._gate.open()
-        try:
-            planner._run_transfer(link)
-        finally:
-            planner._gate.close()
+        planner._run_transfer(link)
         error = planner._error
         planner._error = None
         planner._guarded("flush", link, link.flush, record=False)

@@ -300,6 +300,28 @@ def test_a_planner_whose_start_does_not_block_runs_until_stopped(cli):
     assert cli.lines("events.txt")[-2:] == ["stop count", "stop keep"]
 
 
+def test_run_waits_for_the_teardown_of_a_planner_whose_start_does_not_block(cli):
+    """`run --for` on a non-blocking planner: the timer's shutdown tears down in the timer's
+    (daemon) thread; `run` exits only once that finished, so a slow on_shutdown still runs."""
+    cli.write("""
+        import time
+        from databay import BasePlanner
+        class SlowKeep(Keep):
+            def on_shutdown(self):
+                time.sleep(1.5)
+                note("events.txt", "stop " + self.name)
+        class Background(BasePlanner):
+            def _schedule(self, link): pass
+            def _unschedule(self, link): pass
+            def _start_planner(self): pass
+            def _shutdown_planner(self, wait=True): pass
+        planner = Background(Link(Count(), SlowKeep(), interval=1))
+    """)
+    result = cli.run("run", "pipeline:planner", "--for", "0.5")
+    assert result.returncode == 0, result.stderr
+    assert cli.lines("events.txt") == ["start count", "start keep", "stop count", "stop keep"]
+
+
 def test_planner_stopping_on_an_error_exits_1(cli):
     """A transfer error stops a planner with ignore_exceptions=False: exit 1, nodes stopped."""
     cli.write("links = [Link(Fail(), Keep('x'), interval=0.1), Link(Count('b'), Keep('y'), 60)]")

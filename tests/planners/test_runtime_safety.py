@@ -300,6 +300,35 @@ def test_force_transfer_after_shutdown_refuses(step_clock):
     assert len(inlet.times) == pulls and not inlet.active
 
 
+def test_start_refuses_while_a_one_off_force_transfer_runs(step_clock, run_in_thread):
+    """force_transfer() before the first start() runs a one-off transfer (nodes started, then
+    stopped); a start() from another thread meanwhile is refused rather than interleaved with it,
+    so the one-off's end can neither close the running planner's gate nor stop its nodes."""
+    release = threading.Event()
+    inlet, sink = Hanging(release), Sink()
+    planner = SchedulePlanner(Link(inlet, sink, 10), clock=step_clock, immediate_transfer=False)
+    forced = threading.Thread(target=planner.force_transfer, daemon=True)
+    forced.start()
+    assert inlet.entered.wait(30)
+    refused = run_in_thread(planner)
+    try:
+        assert refused.returned.wait(10), "start() ran while a one-off force_transfer() was running"
+    finally:
+        release.set()
+    assert isinstance(refused.error, PlannerStateError) and "force_transfer" in str(refused.error)
+    forced.join(30)
+    assert sink.records == [1] and not inlet.active
+    thread = threading.Thread(target=planner.start, daemon=True)
+    thread.start()
+    step_clock.settle()
+    assert planner.running and inlet.active
+    step_clock.advance_to(step_clock.now() + 10)
+    assert sink.records == [1, 1]  # scheduled transfers run: the one-off left the gate open
+    planner.shutdown()
+    thread.join(10)
+    assert not inlet.active and not thread.is_alive()
+
+
 def test_a_link_without_inlets_or_outlets_warns_once_when_started(step_clock, caplog):
     planner = SchedulePlanner([Link([], Sink(), 10, tags="empty"), Link(Counting(), [], 10, tags="deaf")],
                               clock=step_clock)
