@@ -170,7 +170,9 @@ class Cron:
 
     Supports ``*``, lists (``1,15``), ranges (``9-17``), steps (``*/5``, ``0-30/10``)
     and names for months and days (``jan``, ``mon-fri``); Sunday is 0 or 7. As in
-    Vixie cron, when both day fields are restricted a day matching either runs.
+    Vixie cron, when both day fields are restricted (neither starts with ``*``;
+    so ``*/2`` counts as unrestricted) a day matching either runs; otherwise a
+    day must match both.
 
     Daylight-saving changes follow Vixie cron's rule: a time that does not exist
     (the hour skipped in spring) runs at the first existing instant after it,

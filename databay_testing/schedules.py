@@ -70,7 +70,8 @@ def expected_run_times(schedule: Any, *, start: Union[_datetime.datetime, float,
     ``offset + delay``), where ``delay`` is the link's jitter delay (pass the
     one observed as ``jitter_delay``; it must be in ``[0, jitter)``).
     ``Cron``: every minute whose local time in the schedule's zone matches the
-    expression; a local time skipped by a daylight-saving change runs at the
+    expression (if neither day field starts with ``*``, a day matching either
+    of them; otherwise one matching both); a local time skipped by a daylight-saving change runs at the
     first instant after the gap, one repeated runs once, at its first
     occurrence (Vixie cron's rules). With ``immediate_transfer``, the start
     itself comes first. Times are Unix seconds in ``(start, start + seconds]``.
@@ -173,7 +174,8 @@ def _cron_instants(expression: str, tz: Optional[str], begin: float, end: float)
     days = _field(day_f, 1, 31, [])
     months = _field(month_f, 1, 12, _MONTHS)
     weekdays = {day % 7 for day in _field(weekday_f, 0, 7, _DAYS)}
-    either = day_f != "*" and weekday_f != "*"
+    # Vixie cron: a day field counts as restricted unless it starts with "*" (so "*/2" does not).
+    either = not day_f.startswith("*") and not weekday_f.startswith("*")
     zone = _zone(tz)
     # Scan local wall-clock minutes covering [begin, end], one day of margin for DST shifts.
     local = _datetime.datetime.fromtimestamp(begin, zone).replace(tzinfo=None, second=0, microsecond=0)

@@ -42,6 +42,27 @@ def test_the_oracle_on_known_cron_cases():
     assert [iso(t) for t in autumn] == ["10-27 00:30:00"]  # 02:30 happens twice: the first one
 
 
+def test_a_day_field_starting_with_a_star_is_unrestricted_as_in_vixie_cron():
+    """'*/2' in a day field counts as '*' for the either-day rule (Vixie cron looks at the first
+    character): '* * 1 * */2' runs on a 1st that is an even weekday, '* * 1 * 0,2,4,6' on either.
+    The planner, Cron.next_wall and the oracle agree (the oracle once read '*/2' as restricted)."""
+    start = datetime.datetime(2030, 3, 30, 23, 30, tzinfo=UTC)  # a Saturday; 2030-06-01 is one too
+    both, either = Cron("0 12 1 * */2"), Cron("0 12 1 * 0,2,4,6")
+    assert iso(both.next_wall(start.timestamp())) == "06-01 12:00:00"
+    assert iso(either.next_wall(start.timestamp())) == "03-31 12:00:00"  # a Sunday
+    quarter = 92 * 86400
+    assert [iso(t) for t in expected_run_times(both, start=start, seconds=quarter,
+                                               immediate_transfer=False)] == ["06-01 12:00:00"]
+    assert [iso(t) for t in expected_run_times(either, start=start, seconds=7 * 86400,
+                                               immediate_transfer=False)] == [
+        "03-31 12:00:00", "04-01 12:00:00", "04-02 12:00:00", "04-04 12:00:00", "04-06 12:00:00"]
+    minutely = Cron("* * 1 * */2")  # from Saturday 23:30 for six hours: no 1st of a month
+    runs = run_times(minutely, 6 * HOUR, start=start)
+    assert runs == [start.timestamp()]  # only the immediate transfer
+    assert_runs_on_schedule(minutely, runs, start=start, seconds=6 * HOUR)
+    assert len(run_times(Cron("* * 1 * 0,2,4,6"), 6 * HOUR, start=start)) == 1 + 6 * 60
+
+
 def test_the_oracle_on_known_grids():
     """Every: the grid from the start, the wall-clock grid with align, offsets."""
     start = datetime.datetime(2030, 1, 1, 0, 1, 7, tzinfo=UTC)
@@ -65,9 +86,6 @@ def test_a_planner_that_runs_late_or_twice_is_reported():
         assert_runs_on_schedule(Every(10, jitter=2), [due[0]] + [t + 5 for t in due[1:]], start=start, seconds=30)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known race, open: Cron('* * 1 * */2') from 2030-03-30T23:30Z sometimes runs only its "
-    "immediate transfer in virtual time (same inputs pass on a re-run); see the closing note"))
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schedule=strategies.schedules(min_interval=60), start=st.sampled_from(STARTS))
 def test_the_planner_runs_each_link_exactly_at_its_schedules_due_times(schedule, start):
