@@ -34,6 +34,9 @@ __all__ = ["assert_runs_on_schedule", "expected_run_times", "run_times"]
 
 #: Due times closer than this (seconds) are the same instant (float rounding of grids).
 TOLERANCE = 1e-6
+#: A due time this little past the end of the window still counts: :func:`run_times` runs it too.
+#: (A slot due exactly at the end may round to either side, in wall or in monotonic seconds.)
+EDGE = TOLERANCE / 2
 
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
@@ -56,7 +59,7 @@ def run_times(schedule: Any, seconds: float, *, start: Union[_datetime.datetime,
     link = Link(_Tick(), outlet, schedule=schedule, tags="schedule",
                 immediate_transfer=immediate_transfer)
     with virtual_planner(link, clock=clock):
-        clock.advance(seconds)
+        clock.advance(seconds + EDGE)
     return [push.wall for push in outlet.pushes]
 
 
@@ -71,10 +74,11 @@ def expected_run_times(schedule: Any, *, start: Union[_datetime.datetime, float,
     one observed as ``jitter_delay``; it must be in ``[0, jitter)``).
     ``Cron``: every minute whose local time in the schedule's zone matches the
     expression (if neither day field starts with ``*``, a day matching either
-    of them; otherwise one matching both); a local time skipped by a daylight-saving change runs at the
-    first instant after the gap, one repeated runs once, at its first
-    occurrence (Vixie cron's rules). With ``immediate_transfer``, the start
-    itself comes first. Times are Unix seconds in ``(start, start + seconds]``.
+    of them; otherwise one matching both); a local time skipped by a
+    daylight-saving change runs at the first instant after the gap, one
+    repeated runs once, at its first occurrence (Vixie cron's rules). With ``immediate_transfer``, the start
+    itself comes first. Times are Unix seconds in ``(start, start + seconds]`` (plus
+    :data:`EDGE`: a slot due at the very end counts whichever way it rounds).
     """
     begin = _epoch_seconds(start)
     end = begin + seconds
@@ -130,7 +134,7 @@ def _grid(every: Any, begin: float, end: float, delay: float) -> List[float]:
     while base + (k - 1) * step > begin + TOLERANCE:
         k -= 1
     runs = []
-    while base + k * step <= end + TOLERANCE:
+    while base + k * step <= end + EDGE:
         runs.append(base + k * step)
         k += 1
     return runs
@@ -187,7 +191,7 @@ def _cron_instants(expression: str, tz: Optional[str], begin: float, end: float)
         day_ok = (in_month or in_week) if either else (in_month and in_week)
         if local.month in months and day_ok and local.hour in hours and local.minute in minutes:
             instant = _first_instant(local, zone)
-            if begin < instant <= end + TOLERANCE:
+            if begin < instant <= end + EDGE:
                 found.add(instant)
         local += _datetime.timedelta(minutes=1)
     return found

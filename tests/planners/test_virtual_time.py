@@ -301,6 +301,17 @@ def test_aligned_grid_sits_on_wall_clock_multiples(running, make_clock):
     assert [round(wall, 6) for wall in inlet.walls] == [1_800_000_012.0 + 10 * k for k in range(6)]
 
 
+def test_an_aligned_link_started_on_its_grid_runs_once_at_the_start(running, make_clock):
+    """Started on a wall-clock multiple of a float-rounded interval (60.00000000000001): the slot
+    that rounding puts 0.3 µs after the start is the start's own, so the link runs once then."""
+    clock = make_clock(wall=1_901_403_000.0)  # a whole minute (31,690,050 of them since 1970)
+    inlet = ClockInlet(clock)
+    running(SchedulePlanner(Link(inlet, Sink(), schedule=Every(60.00000000000001, align=True)),
+                            clock=clock))
+    clock.advance_to(clock.now() + 150)
+    assert [round(wall - 1_901_403_000.0, 3) for wall in inlet.walls] == [0.0, 60.0, 120.0]
+
+
 def test_a_restarted_aligned_planner_resumes_the_same_grid(running, make_clock):
     """Two planners started at different times put an aligned link on the same wall grid."""
     walls = []

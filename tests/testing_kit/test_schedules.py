@@ -72,6 +72,20 @@ def test_the_oracle_on_known_grids():
     assert [iso(t) for t in aligned] == ["01-01 00:01:07", "01-01 00:01:13", "01-01 00:01:23"]
 
 
+def test_a_slot_due_at_the_very_end_counts_on_both_sides():
+    """Every(60.00000000000001) for six hours: its last slot is due at the end, rounding to just
+    inside in wall seconds and just outside in monotonic ones; run_times and the oracle both keep it."""
+    start = datetime.datetime(2030, 3, 30, 23, 30, tzinfo=UTC)
+    every = Every(60.00000000000001)
+    runs = run_times(every, 6 * HOUR, start=start)
+    assert len(runs) == 361 and iso(runs[-1]) == "03-31 05:30:00"
+    assert_runs_on_schedule(every, runs, start=start, seconds=6 * HOUR)
+    aligned = Every(60.00000000000001, align=True)  # on the grid at the start: one run there
+    runs = run_times(aligned, 6 * HOUR, start=start)
+    assert len(runs) == 361 and runs[1] - runs[0] > 59
+    assert_runs_on_schedule(aligned, runs, start=start, seconds=6 * HOUR)
+
+
 def test_a_planner_that_runs_late_or_twice_is_reported():
     """assert_runs_on_schedule names the first run that differs, an extra one and a missing one."""
     start = datetime.datetime(2030, 1, 1, tzinfo=UTC)
