@@ -23,6 +23,7 @@ import threading
 
 from ._concurrency import call
 from ._log import get_logger
+from ._stats import taken
 from ._transfer import holds_records, is_flushable, note, prepare_batch
 from .errors import RejectedRecords
 from .record import Record
@@ -281,6 +282,7 @@ class Delivery:
                 from ._transfer import log_failure
 
                 log_failure(self.link, "outlet", turn.outlet, update, error, retrying=True)
+                self.link._stats.push_retrying(turn.outlet, error)
             else:
                 failures.add("outlet", turn.outlet, error, update)
         current.dead.extend(turn.dead)
@@ -475,7 +477,7 @@ def turn_steps(delivery: Delivery, queue: Optional[OutletQueue], outlet: Outlet,
                 break
             _pop(queue, entry)
             queue.failures = 0
-            turn.delivered += len(entry.records) if ok else 0
+            turn.delivered += len(entry.records) if ok else taken(len(entry.records), value)
             if not ok:
                 _rejected(delivery, turn, value, outlet, entry.update)
         if not queue.entries and queue.episode_dropped:
@@ -501,6 +503,7 @@ def _first_push_failed(delivery: Delivery, queue: OutletQueue, turn: Turn, proce
     """The first push of ``processed`` failed: rejected records go, the batch waits in ``queue``."""
     outlet = queue.outlet
     if isinstance(error, RejectedRecords):
+        turn.delivered += taken(len(processed), error)  # the rest of the batch was delivered
         _rejected(delivery, turn, error, outlet, update)
         return
     entry = Entry(processed, update, 1, origin, now)
@@ -516,6 +519,7 @@ def _failed(delivery: Delivery, turn: Turn, queue: Optional[OutletQueue], record
             update: Any, error: BaseException, outlet: Outlet) -> None:
     """A push without retry failed: rejected records go to the dead letter, a failure refuses the batch."""
     if isinstance(error, RejectedRecords):
+        turn.delivered += taken(len(records), error)  # the rest of the batch was delivered
         _rejected(delivery, turn, error, outlet, update)
         return
     turn.errors.append((error, update, False))

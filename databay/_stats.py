@@ -33,6 +33,7 @@ from time import time as wall_time
 
 from ._coroutines import is_awaitable
 from ._validation import short_repr
+from .errors import RejectedRecords
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -262,11 +263,23 @@ class LinkStats:
         self.last_error = (type(error).__name__, _message(error), "%s %s" % (kind, _label(node)),
                            perf_counter())
 
-    def undelivered(self, outlet: Any, count: int) -> None:
-        """A push of a ``count``-record batch to ``outlet`` failed (batch path only)."""
+    def push_retrying(self, outlet: Any, error: BaseException) -> None:
+        """A push to ``outlet`` raised ``error`` and its records wait in a retry queue.
+
+        The node failed (its ``failures`` and the link's ``last_error`` say so);
+        the transfer did not: the queue will deliver, or give up and count it.
+        """
         counts = self.nodes.get(id(outlet))
         if counts is not None and counts.node is outlet:
-            counts.failed_records += count
+            counts.failures += 1
+        self.last_error = (type(error).__name__, _message(error), "outlet %s" % _label(outlet),
+                           perf_counter())
+
+    def undelivered(self, outlet: Any, count: int, error: Optional[BaseException] = None) -> None:
+        """A push of a ``count``-record batch to ``outlet`` failed with ``error`` (batch path only)."""
+        counts = self.nodes.get(id(outlet))
+        if counts is not None and counts.node is outlet:
+            counts.failed_records += count - taken(count, error)
 
     def pushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int,
                partial: bool) -> None:
@@ -276,9 +289,9 @@ class LinkStats:
             return
         self.batches += 1
         self.handed += count
-        for outlet, (ok, _) in zip(outlets, outcomes):
+        for outlet, (ok, value) in zip(outlets, outcomes):
             if not ok:
-                self.undelivered(outlet, count)
+                self.undelivered(outlet, count, value)
 
     def outlet_delivered(self, outlet: Any, count: int) -> None:
         """``outlet`` took ``count`` records outside the batch path (a retry queue's turn)."""
@@ -289,11 +302,11 @@ class LinkStats:
 
     def flushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int) -> None:
         """A flush pushed ``count`` records to ``outlets`` (not all of the link's: no batch count)."""
-        for outlet, (ok, _) in zip(outlets, outcomes):
+        for outlet, (ok, value) in zip(outlets, outcomes):
             counts = self.nodes.get(id(outlet))
             if counts is not None and counts.node is outlet:
                 counts.extra_calls += 1
-                counts.extra_records += count if ok else 0
+                counts.extra_records += count if ok else taken(count, value)
 
     def records_noted(self, event: str, count: int) -> None:
         """The delivery stages counted ``count`` records as ``event`` (refused, retried, dropped...)."""
@@ -483,6 +496,24 @@ def timed_steps(steps: Any, stats: LinkStats) -> Any:
             return
         outcomes = yield [(stats.timer_async(node, function) if is_coroutine else stats.timer(node, function),
                            args, is_coroutine, node) for function, args, is_coroutine, node in calls], limit
+
+
+def taken(count: int, error: Any) -> int:
+    """How many records of a ``count``-record push that failed with ``error`` the outlet took anyway.
+
+    A :class:`~databay.errors.RejectedRecords` rejects only its ``records``
+    (the rest of the batch counts as delivered); a batch with records that
+    could not be copied was pushed without them (``databay_uncopyable``). Any
+    other failure took nothing.
+    """
+    left_out: Any
+    if isinstance(error, RejectedRecords):
+        left_out = error.records
+    else:
+        left_out = getattr(error, "databay_uncopyable", None)
+    if not isinstance(left_out, list):
+        return 0
+    return max(count - len(left_out), 0)
 
 
 def _role(link: Any, node: Any) -> str:

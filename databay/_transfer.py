@@ -219,7 +219,7 @@ def _push_failed(link: Link, failures: _Failures, outlet: Outlet, batch: List[Re
     """``outlet`` (of a link without delivery options) failed to take ``batch``."""
     _refused(link, failures, outlet, batch, update, error)
     if not partial:
-        link._stats.undelivered(outlet, len(batch))
+        link._stats.undelivered(outlet, len(batch), error)
 
 
 def _refused(link: Link, failures: _Failures, outlet: Outlet, batch: List[Record], update: Update,
