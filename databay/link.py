@@ -31,6 +31,7 @@ from ._validation import (
 from .errors import InvalidNodeError
 from .inlet import Inlet
 from .outlet import Outlet
+from .schedules import Every
 from .update import Update
 
 TYPE_CHECKING = False
@@ -126,8 +127,9 @@ class Link:
         self._delivery: Any = None  # see _init_delivery
         self._counts = dict.fromkeys(DELIVERY_COUNTS, 0)
         self._failed_at: Any = None  # (kind, node, update, error) of the failure transfer() raised
-        self.add_inlets(inlets)
-        self.add_outlets(outlets)
+        # Not started yet: the nodes are only checked; _init_delivery ends with _nodes_changed.
+        self._inlets = self._checked_nodes("inlets", inlets, Inlet, [])
+        self._outlets = self._checked_nodes("outlets", outlets, Outlet, [])
         # Each feature below parses its own arguments in its own method.
         self._init_schedule(interval, schedule)
         self._init_timeout(timeout)
@@ -136,8 +138,6 @@ class Link:
 
     def _init_schedule(self, interval: Any, schedule: Any) -> None:
         """When transfers are due (planners ask the schedule), and the planner-side state."""
-        from .schedules import Every
-
         if schedule is None:
             if interval is None:
                 raise TypeError("interval=None and schedule=None: a Link needs interval= (a positive "
@@ -169,7 +169,7 @@ class Link:
         Without any of them the link keeps no delivery state and its transfers
         pay nothing for the feature.
         """
-        self._retry = check_retry(retry, self._outlets)
+        self._retry = None if retry is None else check_retry(retry, self._outlets)
         if dead_letter is not None and not isinstance(dead_letter, Outlet):
             raise TypeError("dead_letter=%r must be an Outlet (or None)" % (dead_letter,))
         if dead_letter is not None:
@@ -281,10 +281,17 @@ class Link:
         """Recompute what depends on the set of nodes: whether a transfer needs a loop, and
         whether an inlet wants acknowledgements (``on_delivered``)."""
         dead_letter = getattr(self, "_dead_letter", None)
-        self._needs_loop = any(node._uses_coroutine for node in [*self._inlets, *self._outlets]) or \
-            (dead_letter is not None and dead_letter._uses_coroutine)
-        self._acks = any(getattr(type(inlet), "on_delivered", Inlet.on_delivered)  # a mock's type lacks it
-                         is not Inlet.on_delivered for inlet in self._inlets)
+        needs_loop = dead_letter is not None and dead_letter._uses_coroutine
+        acks = False
+        default = Inlet.on_delivered
+        for inlet in self._inlets:
+            needs_loop = needs_loop or inlet._uses_coroutine
+            # getattr: a mock's type may lack on_delivered
+            acks = acks or getattr(type(inlet), "on_delivered", default) is not default
+        for outlet in self._outlets:
+            needs_loop = needs_loop or outlet._uses_coroutine
+        self._needs_loop = needs_loop
+        self._acks = acks
         self._stats.nodes_changed(self._inlets, self._outlets)
         self._plain_nodes = self._plain()
 
@@ -303,13 +310,15 @@ class Link:
 
     def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
         new: list = []
+        seen = set(map(id, present))  # the nodes are alive: their ids are unique
         for node in to_list(nodes):
-            if not isinstance(node, kind):
+            if kind not in type(node).__mro__ and not isinstance(node, kind):  # the MRO: no ABC hook
                 raise TypeError("%s=%r: %r is not an instance of %s"
                                 % (parameter, nodes, node, kind.__name__))
             check_initialised(node)
-            if any(node is other for other in present) or any(node is other for other in new):
+            if id(node) in seen:
                 raise InvalidNodeError("Link already contains %s: %r" % (kind.__name__.lower(), node))
+            seen.add(id(node))
             new.append(node)
         return new
 
@@ -601,8 +610,6 @@ class Link:
         return first
 
     def __repr__(self) -> str:
-        from .schedules import Every
-
         schedule = self._schedule
         plain = isinstance(schedule, Every) and schedule == Every(schedule.seconds)
         when = self.interval if plain else schedule
