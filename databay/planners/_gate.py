@@ -54,12 +54,17 @@ class TransferGate:
     # -- membership and the planner's state ---------------------------------
 
     def add(self, link: Any) -> None:
+        self.add_many((link,))
+
+    def add_many(self, links: Iterable[Any]) -> None:
         with self._lock:
-            entry = self._entries.get(link)
-            if entry is None:
-                self._entries[link] = _Entry()
-            elif entry.ticket < 0:  # re-added while its old transfer still runs
-                entry.ticket = 0
+            entries = self._entries
+            for link in links:
+                entry = entries.get(link)
+                if entry is None:
+                    entries[link] = _Entry()
+                elif entry.ticket < 0:  # re-added while its old transfer still runs
+                    entry.ticket = 0
 
     def remove(self, link: Any) -> Optional[str]:
         """Forget ``link``; returns its state name if a transfer was running or queued."""

@@ -1,0 +1,235 @@
+"""A planner's run: the start/shutdown state machine behind ``BasePlanner``.
+
+States, changed only under ``planner._lock``::
+
+    IDLE --start()--> STARTING --nodes started, gate open--> RUNNING
+      ^                   |                                     |
+      |                   +----------- shutdown() --------------+--> STOPPING
+      +------------------- teardown (planners/_teardown.py) <---------+
+
+``start()`` starts every link's nodes, opens the transfer gate and calls the
+subclass's ``_start_planner``; a blocking one returns at shutdown, and the
+thread that called ``start()`` tears down. ``shutdown()`` closes the gate at
+once (no transfer starts after it), stops scheduling and waits for the
+teardown, or does it itself for a planner whose ``start()`` did not block.
+A ``force_transfer()`` on a planner never started counts in ``_forcing``, so
+``start()`` refuses until it ended.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .._log import get_logger
+from ..errors import PlannerStateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
+
+_LOGGER = get_logger("databay.BasePlanner")
+
+
+def init_state(planner: Any) -> None:
+    """The state machine's fields on a new planner: IDLE, never started."""
+    from ..base_planner import IDLE
+
+    planner._state = IDLE
+    planner._added = threading.Condition(planner._lock)  # an add_links() starting nodes ended
+    planner._adding = 0  # add_links() calls starting nodes: teardown waits for them
+    planner._forcing = 0  # force_transfer() calls on a never-started planner: start() refuses
+    planner._start_thread = None  # the thread blocked in start(), if any
+    planner._error = None  # what start() raises once torn down
+    planner._stopped = threading.Event()  # set while not started and once torn down
+    planner._stopped.set()
+    planner._started = threading.Event()  # set once RUNNING, or when a background start() ended
+    planner._teardown_lock = threading.Lock()
+    planner._deadline = None  # real time by which shutdown gives up waiting
+    planner._hurry = False  # a second signal: stop waiting for slow transfers
+
+
+def start(planner: Any) -> None:
+    """``BasePlanner.start``."""
+    from ..base_planner import IDLE, RUNNING, STARTING
+
+    with planner._lock:
+        if planner._state != IDLE:
+            raise PlannerStateError("start() called on a planner that is %s; call shutdown() first"
+                                    % planner._state)
+        if planner._forcing:
+            raise PlannerStateError("start() called while force_transfer() runs a one-off "
+                                    "transfer of the planner's links; call it once that returned")
+        planner._state, planner._error, planner._hurry, planner._deadline = STARTING, None, False, None
+        planner._stopped.clear()
+        planner._started.clear()
+        planner._start_thread = threading.current_thread()
+        links = list(planner._links)
+    signals = None
+    if planner.handle_signals:
+        from ._signals import SignalShutdown
+
+        signals = SignalShutdown(planner)
+    _LOGGER.info("Starting %r", planner)
+    try:
+        registry = planner._links
+        for link in links:
+            if link in registry:
+                start_link(planner, link)
+            if link not in registry:  # removed while starting (before or during on_start)
+                guarded(planner, "on_shutdown", link, link.on_shutdown)
+        with planner._lock:
+            if planner._state == STARTING:
+                planner._gate.open()
+        planner._run_immediate_transfers(links)
+        with planner._lock:
+            if planner._state == STARTING:
+                planner._state = RUNNING
+        planner._started.set()
+        if planner._state == RUNNING:
+            planner._observe.emit("planner_started")
+            planner._start_planner()
+    except KeyboardInterrupt:
+        _LOGGER.warning("Interrupted; shutting down %r", planner)
+        begin_shutdown(planner)
+    except BaseException as error:
+        record_error(planner, error)
+        begin_shutdown(planner)
+    try:
+        if planner._state == RUNNING:  # _start_planner did not block: shutdown() tears down
+            with planner._lock:
+                planner._start_thread = None
+            return
+        teardown(planner)
+    finally:
+        if signals is not None:
+            signals.restore()
+    failure, planner._error = planner._error, None
+    if failure is not None:
+        raise failure
+
+
+def shutdown(planner: Any, wait: bool, timeout: Optional[float]) -> List[Any]:
+    """``BasePlanner.shutdown``."""
+    if timeout is not None:
+        import time
+
+        from .._validation import to_seconds
+
+        planner._deadline = time.monotonic() + to_seconds("timeout", timeout)
+    start_thread = planner._start_thread
+    if start_thread is threading.current_thread():
+        # Maybe a signal handler that interrupted this thread inside a lock: take none here.
+        planner._gate.refuse()
+        threading.Thread(target=begin_shutdown, args=(planner,), name="databay-shutdown",
+                         daemon=True).start()
+        return list(planner.left_behind)
+    if not begin_shutdown(planner):
+        return list(planner.left_behind)
+    inside = bool(planner._links_running_here())
+    if start_thread is None:  # non-blocking planner: tear down here, or elsewhere if inside
+        if inside:
+            threading.Thread(target=teardown, args=(planner,), name="databay-shutdown",
+                             daemon=True).start()
+        else:
+            teardown(planner)
+    elif wait and not inside and not planner._stopped.wait(None if timeout is None else timeout + 0.5):
+        planner.left_behind = planner._gate.running(planner._links)  # flushing is still going on
+    return list(planner.left_behind)
+
+
+def force_transfer(planner: Any) -> None:
+    """``BasePlanner.force_transfer``: decided under the lock ``start()`` and ``shutdown()`` take."""
+    from ..base_planner import IDLE, RUNNING
+
+    with planner._lock:
+        state = planner._state
+        once = state == IDLE and not planner._started.is_set()
+        if once:
+            planner._forcing += 1
+            planner._gate.open()
+    if state == RUNNING:
+        for link in planner.links:
+            planner._run_transfer(link)
+        return
+    if not once:
+        raise PlannerStateError("force_transfer() called on a planner that is %s; it runs "
+                                "transfers while the planner runs (or before its first start())"
+                                % ("shut down" if state == IDLE else state))
+    from ._teardown import transfer_once
+
+    try:
+        for link in planner.links:
+            transfer_once(planner, link)
+    finally:
+        with planner._lock:
+            planner._forcing -= 1
+            if not planner._forcing:
+                planner._gate.close()
+
+
+def begin_shutdown(planner: Any, wait: bool = False) -> bool:
+    """Enter STOPPING, close the gate and stop scheduling; False if not started."""
+    from ..base_planner import IDLE, STOPPING
+
+    with planner._lock:
+        if planner._state in (IDLE, STOPPING):
+            return planner._state == STOPPING
+        planner._state = STOPPING
+        planner._gate.close()
+    _LOGGER.info("Shutting down %r", planner)
+    planner._observe.emit("planner_stopping")
+    planner._shutdown_planner(wait=wait)
+    return True
+
+
+def teardown(planner: Any) -> None:
+    """Wait for transfers (until the deadline or a hurry), flush Buffers, stop nodes; IDLE.
+
+    Once per run, whichever thread gets here first; the others wait for it.
+    """
+    from ..base_planner import IDLE
+    from ._teardown import teardown as finish
+
+    with planner._teardown_lock:
+        if planner._state != IDLE:
+            finish(planner)
+            planner._observe.emit("planner_stopped")
+    planner._stopped.set()
+
+
+def start_link(planner: Any, link: Any) -> None:
+    """Start ``link``'s nodes; with ``ignore_exceptions`` a failure is logged, not raised."""
+    if not link.inlets or not link.outlets:
+        _LOGGER.warning("%r has no %s: its transfers will move nothing", link,
+                        "inlets" if not link.inlets else "outlets")
+    try:
+        link.on_start()
+    except Exception as error:
+        if not planner._ignore_exceptions:
+            raise
+        _LOGGER.error("on_start failed for %r: %r", link, error, exc_info=error)
+
+
+def record_error(planner: Any, error: BaseException) -> None:
+    """Keep the first error of this run: ``start()`` raises it after the teardown."""
+    with planner._lock:
+        if planner._error is None:
+            planner._error = error
+
+
+def guarded(planner: Any, what: str, link: Any, action: Any, record: bool = True
+            ) -> Optional[Exception]:
+    """Run ``action``; log an exception naming ``link`` and return it (recorded if ``record``)."""
+    try:
+        action()
+    except Exception as error:  # noqa: BLE001 - shutdown must reach every link
+        failed(planner, what, link, error, record)
+        return error
+    return None
+
+
+def failed(planner: Any, what: str, link: Any, error: Exception, record: bool = True) -> None:
+    """``what`` (flush, on_shutdown, ...) raised ``error`` for ``link``: log it, maybe record it."""
+    _LOGGER.error("%s failed for %r: %r", what, link, error, exc_info=error)
+    if record and not planner._ignore_exceptions:
+        record_error(planner, error)
