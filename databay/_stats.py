@@ -399,7 +399,24 @@ class LinkStats:
             health = "warning"
         else:
             health = "ok" if run else "idle"
-        nodes, delivered, queued = self._node_snapshots(link, pending)
+        named = self.named
+        if named is None or named[0] is not link._inlets or named[1] is not link._outlets:
+            named = self._name_nodes(link)
+        run, batches, handed = self.run, self.batches, self.handed
+        nodes = [{"name": label, "role": "inlet", "calls": run - counts.run_base, "failures": counts.failures,
+                  "time_spent_seconds": counts.seconds, "timed_calls": counts.timed_calls}
+                 for counts, label in named[2]]
+        delivered = queued = 0
+        for counts, label in named[3]:
+            waiting, oldest = pending.get(id(counts.node), _NOTHING_PENDING) if pending else _NOTHING_PENDING
+            took = handed - counts.handed_base - counts.failed_records + counts.extra_records
+            delivered += took
+            queued += waiting
+            nodes.append({"name": label, "role": "outlet",
+                          "calls": batches - counts.batches_base + counts.extra_calls,
+                          "failures": counts.failures, "time_spent_seconds": counts.seconds,
+                          "timed_calls": counts.timed_calls, "records_delivered": took,
+                          "records_pending": waiting, "oldest_pending_age_seconds": oldest})
         counts = link._counts.copy()
         counts["pulled"] = self.pulled
         counts["delivered"] = delivered
@@ -412,7 +429,7 @@ class LinkStats:
         return {
             "name": name,
             "key": link._key,
-            "tags": list(link._tags),
+            "tags": link._tags[:],
             "interval_seconds": interval,
             "health": health,
             "transfers": {"run": run, "succeeded": run - failed - running, "failed": failed,
@@ -437,43 +454,25 @@ class LinkStats:
             "nodes": nodes,
         }
 
-    def _node_snapshots(self, link: Any, pending: Optional[Dict[int, Tuple[int, Optional[float]]]]
-                        ) -> Tuple[List[Dict[str, Any]], int, int]:
-        """One entry per attached node, plus the records delivered and pending over all outlets.
+    def _name_nodes(self, link: Any) -> Tuple[Any, Any, List[Tuple[NodeStats, str]],
+                                                List[Tuple[NodeStats, str]]]:
+        """Pair the attached nodes with their counters and display names, inlets then outlets.
 
-        Names are unique within the link (``#2``... for look-alikes).
+        Names are unique within the link (``#2``... for look-alikes). Kept in
+        ``named`` until the link's node lists are replaced (nodes added or removed).
         """
         inlets, outlets = link._inlets, link._outlets
-        named = self.named
-        if named is None or named[0] is not inlets or named[1] is not outlets:  # nodes changed
-            known = self.nodes
-            attached = []
-            for node in (*inlets, *outlets):
-                counts = known.get(id(node))
-                if counts is None or counts.node is not node:  # attached behind our back
-                    counts = known[id(node)] = NodeStats(node, _role(link, node), self)
-                attached.append(counts)
-            names = unique_names(_label(counts.node) for counts in attached)
-            named = self.named = (inlets, outlets, list(zip(attached, names)))
-        entries = []
-        delivered = queued_total = 0
-        run, batches, handed = self.run, self.batches, self.handed
-        for counts, name in named[2]:
-            if counts.role == "inlet":
-                entries.append({"name": name, "role": "inlet", "calls": run - counts.run_base,
-                                "failures": counts.failures, "time_spent_seconds": counts.seconds,
-                                "timed_calls": counts.timed_calls})
-                continue
-            queued, oldest = pending.get(id(counts.node), _NOTHING_PENDING) if pending else _NOTHING_PENDING
-            took = handed - counts.handed_base - counts.failed_records + counts.extra_records
-            delivered += took
-            queued_total += queued
-            entries.append({"name": name, "role": "outlet",
-                            "calls": batches - counts.batches_base + counts.extra_calls,
-                            "failures": counts.failures, "time_spent_seconds": counts.seconds,
-                            "timed_calls": counts.timed_calls, "records_delivered": took,
-                            "records_pending": queued, "oldest_pending_age_seconds": oldest})
-        return entries, delivered, queued_total
+        known = self.nodes
+        attached = []
+        for node in (*inlets, *outlets):
+            counts = known.get(id(node))
+            if counts is None or counts.node is not node:  # attached behind our back
+                counts = known[id(node)] = NodeStats(node, _role(link, node), self)
+            attached.append(counts)
+        pairs = list(zip(attached, unique_names(_label(counts.node) for counts in attached)))
+        named = self.named = (inlets, outlets, [pair for pair in pairs if pair[0].role == "inlet"],
+                              [pair for pair in pairs if pair[0].role != "inlet"])
+        return named
 
 
 _NOTHING_PENDING = (0, None)
