@@ -12,6 +12,10 @@ Every link owns one :class:`LinkStats`. Two kinds of code write to it:
   the status page's sparklines. Dispatching a transfer costs far more than
   these two clock readings.
 
+A planner-run transfer also times each node call (:meth:`LinkStats.timer`,
+:func:`timed_steps`): the pipeline checks one flag per transfer, so a direct
+``link.transfer()`` still reads no clock.
+
 Per-node counters are derived, not bumped: an inlet is called once per
 transfer, an outlet once per batch, so a node's calls and records are the
 link's counters since the node was attached, less what failed (counted on the
@@ -152,7 +156,7 @@ class LinkStats:
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
         self.clock: Callable[[], float] = monotonic  # the holding planner's clock.now (retry queues)
         self.nodes: Dict[int, NodeStats] = {}  # id(node) -> stats, for the attached nodes
-        self.named: Any = None  # (inlets, outlets, [(NodeStats, name)]) as last snapshotted
+        self.named: Any = None  # (inlets, outlets, inlet pairs, outlet pairs): see _name_nodes
 
     # -- timing, by planners -----------------------------------------------
 
