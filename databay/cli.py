@@ -24,6 +24,7 @@ import traceback
 from .base_planner import BasePlanner
 from .link import Link
 from .misc.logs import DEFAULT_FORMAT, ISO8601Formatter
+from .planners._run import take_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -225,6 +226,9 @@ def run_forever(planner: BasePlanner, seconds: Optional[float] = None, status: A
         while planner.running:  # a planner whose start() does not block: wait until it stops
             threading.Event().wait(0.2)
         planner.shutdown()  # ... and until its teardown (maybe in another thread) finished
+        failure = take_error(planner)  # an error that stopped it: start() did not raise it
+        if failure is not None:
+            raise failure
     except Exception as error:  # noqa: BLE001 - start() re-raises what stopped the planner
         _LOGGER.error("The planner stopped on an error: %s: %s", type(error).__name__, error)
         return EXIT_FAILED

@@ -103,7 +103,7 @@ def start(planner: Any) -> None:
     finally:
         if signals is not None:
             signals.restore()
-    failure, planner._error = planner._error, None
+    failure = take_error(planner)
     if failure is not None:
         raise failure
 
@@ -208,6 +208,14 @@ def start_link(planner: Any, link: Any) -> None:
         if not planner._ignore_exceptions:
             raise
         _LOGGER.error("on_start failed for %r: %r", link, error, exc_info=error)
+
+
+def take_error(planner: Any) -> Optional[BaseException]:
+    """The error that stopped the last run, cleared: what a blocking ``start()`` raises, and
+    what a caller of a planner whose ``start()`` does not block asks for after ``shutdown()``."""
+    with planner._lock:
+        error, planner._error = planner._error, None
+    return error
 
 
 def record_error(planner: Any, error: BaseException) -> None:

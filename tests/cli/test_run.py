@@ -322,6 +322,24 @@ def test_run_waits_for_the_teardown_of_a_planner_whose_start_does_not_block(cli)
     assert cli.lines("events.txt") == ["start count", "start keep", "stop count", "stop keep"]
 
 
+def test_a_planner_whose_start_does_not_block_and_stops_on_an_error_exits_1(cli):
+    """Its start() returned long before the error, so `run` asks for the error after the teardown."""
+    cli.write("""
+        from databay import BasePlanner
+        class Background(BasePlanner):
+            def _schedule(self, link): self.link = link
+            def _unschedule(self, link): pass
+            def _start_planner(self):
+                threading.Timer(0.3, self._run_transfer, args=(self.link,)).start()
+            def _shutdown_planner(self, wait=True): pass
+        planner = Background(Link(Fail(), Keep(), interval=1), immediate_transfer=False)
+    """)
+    result = cli.run("run", "pipeline:planner", "--for", "30")
+    assert result.returncode == 1, result.stderr
+    assert "The planner stopped on an error: RuntimeError: the source is down" in result.stderr
+    assert cli.lines("events.txt")[-1:] == ["stop keep"]
+
+
 def test_planner_stopping_on_an_error_exits_1(cli):
     """A transfer error stops a planner with ignore_exceptions=False: exit 1, nodes stopped."""
     cli.write("links = [Link(Fail(), Keep('x'), interval=0.1), Link(Count('b'), Keep('y'), 60)]")
