@@ -18,6 +18,7 @@ from .._log import get_logger
 from .._validation import check_positive_int
 from ..base_planner import INFO, STOPPING, BasePlanner
 from ..errors import ScheduleIntervalError
+from ..schedules import Cron, Every
 from ._worker_pool import WorkerPool
 
 TYPE_CHECKING = False
@@ -47,6 +48,13 @@ def _seed(link: Link) -> str:
     """What makes a link's jitter stable: its key, else its tags, else its repr."""
     key = getattr(link, "_key", None)
     return str(key) if key is not None else ("\x1f".join(link.tags) if link.tags else repr(link))
+
+
+def _bind(link: Link, anchor: float, clock: Any) -> Any:
+    """``link``'s timeline from ``anchor``; the seed (a repr, maybe) only for a schedule using it."""
+    schedule = link.schedule
+    unseeded = type(schedule) is Cron or (type(schedule) is Every and not schedule.jitter)
+    return schedule.bind(anchor, clock, "" if unseeded else _seed(link))
 
 
 class SchedulePlanner(BasePlanner):
@@ -115,7 +123,7 @@ class SchedulePlanner(BasePlanner):
         link.set_job(job)
         if self._anchor is not None:
             now = self._clock.now()
-            job.timeline = link.schedule.bind(now, self._clock, _seed(link))
+            job.timeline = _bind(link, now, self._clock)
             self._enter(job, job.timeline.next_due(now))
             self._set_from_any_context(self._wake)
 
@@ -144,7 +152,7 @@ class SchedulePlanner(BasePlanner):
         with self._lock:
             anchor = self._anchor = self._anchor_requested
             for job in self._jobs.values():
-                job.timeline = job.link.schedule.bind(anchor, clock, _seed(job.link))
+                job.timeline = _bind(job.link, anchor, clock)
                 immediate = self.immediate_transfer and job.link.immediate_transfer
                 self._enter(job, anchor if immediate else job.timeline.next_due(anchor))
         try:
