@@ -9,6 +9,8 @@ event hub, so transfer events reach the planner's subscribers.
 
 from __future__ import annotations
 
+from time import monotonic
+
 from ._stats import planner_snapshot
 from .events import EventHub
 
@@ -70,6 +72,11 @@ class PlannerObservability:
     def link_removed(self, link: Any) -> None:
         if link._stats.hub is self.events:
             link._stats.hub = None
+        clock = getattr(self.planner, "_clock", None)
+        if clock is not None and link._stats.clock == clock.now:  # back on real time, as before it was added
+            link._stats.clock = monotonic
+            if link._delivery is not None:
+                link._delivery.clock = monotonic
 
     def emit(self, kind: str) -> None:
         """A planner event (planner_started / planner_stopping / planner_stopped)."""

@@ -1,5 +1,7 @@
 """Retry-queue depth and the age of its oldest batch, exactly, on the planner's (virtual) clock."""
 
+import threading
+
 from databay import Link, Retry
 from databay.metrics import prometheus_text
 from databay_testing import VirtualClock, virtual_planner
@@ -58,3 +60,24 @@ def test_age_of_a_partly_dropped_head_counts_from_when_it_was_queued(obs):
         assert _outlet_stats(stats)["records_pending"] == 4
         assert _outlet_stats(stats)["oldest_pending_age_seconds"] == 5.0  # the +5 batch's remainder
         assert stats["records"]["dropped"] == 5
+
+
+def test_a_link_removed_from_a_virtual_planner_is_back_on_real_time(obs):
+    """After remove_links, a transfer run by hand queues on the real clock: its age grows."""
+    clock = VirtualClock()
+    outlet = obs.KeepOutlet("db", failing=True)
+    link = Link(obs.CountInlet(size=1), outlet, interval=10,
+                retry=Retry(first_delay=1000, max_delay=1000, jitter=0))
+    with virtual_planner(link, clock=clock) as planner:
+        clock.settle()
+        planner.remove_links(link)
+    link.on_start()
+    try:
+        link.transfer()  # fails again; the queue's head is still the +0 batch of virtual time
+        stats = _outlet_stats(link.stats())
+        assert stats["records_pending"] >= 1
+        first = stats["oldest_pending_age_seconds"]
+        threading.Event().wait(0.3)  # real time passes; a frozen virtual clock would not move the age
+        assert _outlet_stats(link.stats())["oldest_pending_age_seconds"] >= first + 0.25
+    finally:
+        link.on_shutdown()
