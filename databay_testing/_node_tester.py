@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unittest
 
-from hypothesis import Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 from databay import ImplementationError
 
@@ -29,9 +29,12 @@ class NodeTester(unittest.TestCase):
     _kind: ClassVar[str] = ""
 
     #: Settings for the Hypothesis property tests; override to change them.
-    #: (No "explain" phase: it can add many seconds to each failing property.)
+    #: (No "explain" phase: it can add many seconds to each failing property. No deadline
+    #: and no "too slow" health check: both measure wall time, which a busy CI machine
+    #: stretches, and would fail a correct node.)
     hypothesis_settings: ClassVar[settings] = settings(
-        max_examples=50, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+        max_examples=50, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+        suppress_health_check=[HealthCheck.too_slow])
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
