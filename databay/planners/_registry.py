@@ -52,6 +52,8 @@ def add_links(planner: Any, links: Any) -> None:
         running = planner._state in (STARTING, RUNNING)
         planner._adding += running
     started: List[Any] = []
+    scheduled: List[Any] = []
+    registered = False
     try:
         for link in new if running else ():
             start_link(planner, link)
@@ -60,11 +62,15 @@ def add_links(planner: Any, links: Any) -> None:
             timeout, schedule, added = planner._timeout, planner._schedule, planner._observe.link_added
             planner._gate.add_many(new)
             planner._links.update(dict.fromkeys(new))
+            registered = True
             for link in new:
                 link._default_timeout = timeout
                 added(link)
                 schedule(link)
+                scheduled.append(link)
     except BaseException:
+        if registered:  # e.g. a schedule refused to bind: none of ``new`` stays, not even on a timeline
+            _forget(planner, new, scheduled)
         for link in new:
             link._planner = None
         for link in started:
@@ -80,6 +86,17 @@ def add_links(planner: Any, links: Any) -> None:
             _LOGGER.info("Added link: %r", link)
     else:
         _LOGGER.info("Added %d links to %r", len(new), planner)
+
+
+def _forget(planner: Any, links: List[Any], scheduled: List[Any]) -> None:
+    """Undo a failed ``add_links``: take ``links`` off the planner's timeline, registry and gate."""
+    with planner._lock:
+        for link in scheduled:
+            planner._unschedule(link)
+        for link in links:
+            del planner._links[link]
+            planner._gate.remove(link)
+            planner._observe.link_removed(link)
 
 
 def remove_links(planner: Any, links: Any) -> None:

@@ -110,6 +110,30 @@ def test_failing_add_links_stops_what_it_started(stamp_inlet, list_outlet, run_i
     runner.stop()
 
 
+def test_a_schedule_that_refuses_to_bind_leaves_no_link_of_that_add_behind(stamp_inlet, list_outlet):
+    """add_links([good, bad]) where bad's schedule raises: neither is registered, scheduled or
+    run, and good can then join another planner without running on two timelines."""
+    from databay_testing import VirtualClock, virtual_planner
+
+    class Refusing:
+        def bind(self, anchor, clock, seed):
+            raise ValueError("no timeline for you")
+
+    clock = VirtualClock()
+    keep = Link(stamp_inlet(), list_outlet(), 60, immediate_transfer=False)
+    good_inlet = stamp_inlet()
+    good = Link(good_inlet, list_outlet(), 60, immediate_transfer=False)
+    with virtual_planner(keep, clock=clock) as planner:
+        with pytest.raises(ValueError, match="no timeline for you"):
+            planner.add_links([good, Link(stamp_inlet(), list_outlet(), schedule=Refusing())])
+        assert planner.links == [keep]
+        clock.advance(600)
+        assert not good_inlet.times, "a link of the failed add_links ran"
+        planner.add_links(good)
+        clock.advance(600)
+    assert len(good_inlet.times) == 10  # one timeline: every 60 s, once
+
+
 def test_remove_links_reports_its_own_shutdown_failure_once(stamp_inlet, list_outlet, run_in_thread,
                                                             caplog):
     """A removed link's failing on_shutdown is raised by remove_links, not later by an unrelated start()."""
