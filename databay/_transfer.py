@@ -109,14 +109,10 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
                 pushes = [(_deliver, (outlet, batch, update, copy), outlet._uses_coroutine, outlet)
                           for outlet in outlets]
             outcomes = yield pushes, None
-            if partial:
-                link._stats.flushed(outlets, outcomes, size)
-            else:
-                link._stats.batches += 1
-                link._stats.handed += size
+            link._stats.pushed(outlets, outcomes, size, partial)  # all counted before a failure is logged
             for outlet, (ok, value) in zip(outlets, outcomes):
                 if not ok:
-                    _push_failed(link, failures, outlet, batch, update, value, partial)
+                    _refused(link, failures, outlet, size, update, value)
         elif current is None:  # the healthy path of a retry / dead_letter link
             prepared: Dict[int, List[Record]] = {}  # id(outlet) -> its batch as pushed
             outcomes = yield [(_deliver, (outlet, batch, update, copy, prepared), outlet._uses_coroutine,
@@ -148,7 +144,7 @@ def transfer_plain(link: Link, inlet: Inlet, outlet: Outlet, label: Optional[str
     pipeline then is pull → records → copy → outlet processors → push, all in
     this thread. The steps are the ones :func:`transfer_steps` and
     :func:`run_sync` take for such a link, and so are the failure paths
-    (:func:`_pull_failed`, :func:`_push_failed`): a failing pull still pushes
+    (:func:`_pull_failed`, :func:`_refused`): a failing pull still pushes
     an empty batch, a failing push is counted and reported, and the first
     failure is raised at the end unless ``ignore_exceptions``.
 
@@ -199,12 +195,13 @@ def transfer_plain(link: Link, inlet: Inlet, outlet: Outlet, label: Optional[str
             run_coroutine(result)
     except BaseException as error:  # noqa: BLE001 - run_sync's outcome (False, error)
         refused = error
-    stats.batches += 1
+    stats.batches += 1  # as LinkStats.pushed counts a batch, inline: the common case
     stats.handed += count
     if refused is not None:
+        stats.undelivered(outlet, count, refused)  # before _refused logs: delivered never goes down
         if failures is None:
             failures = _Failures(link, update)
-        _push_failed(link, failures, outlet, records, update, refused, False)
+        _refused(link, failures, outlet, count, update, refused)
     if failures is not None:
         failures.raise_first()
 
@@ -214,17 +211,10 @@ def _pull_failed(failures: _Failures, inlet: Inlet, error: BaseException) -> Non
     failures.add("inlet", inlet, error)
 
 
-def _push_failed(link: Link, failures: _Failures, outlet: Outlet, batch: List[Record], update: Update,
-                 error: BaseException, partial: bool) -> None:
-    """``outlet`` (of a link without delivery options) failed to take ``batch``."""
-    _refused(link, failures, outlet, batch, update, error)
-    if not partial:
-        link._stats.undelivered(outlet, len(batch), error)
-
-
-def _refused(link: Link, failures: _Failures, outlet: Outlet, batch: List[Record], update: Update,
+def _refused(link: Link, failures: _Failures, outlet: Outlet, size: int, update: Update,
              error: BaseException) -> None:
-    """An outlet without delivery options did not take ``batch``: count it, report the error."""
+    """An outlet without delivery options did not take a ``size``-record batch (``size`` counted
+    before the push: an outlet may empty the list and then raise): count it, report the error."""
     from .errors import RejectedRecords
 
     if isinstance(error, RejectedRecords):  # a verdict, not a failure: logged, not raised
@@ -233,7 +223,8 @@ def _refused(link: Link, failures: _Failures, outlet: Outlet, batch: List[Record
                         link, len(error.records), outlet, update, error.reason)
         return
     failures.add("outlet", outlet, error)
-    lose(link, "refused", len(getattr(error, "databay_uncopyable", batch)))
+    uncopyable = getattr(error, "databay_uncopyable", None)
+    lose(link, "refused", size if uncopyable is None else len(uncopyable))
 
 
 def _turns(link: Link, delivery: Any, current: Any, failures: _Failures, outlets: Sequence[Outlet],

@@ -50,6 +50,8 @@ class Emptying(Capture):
     def push(self, records, update):
         self.batches.append((str(update), list(records)))
         records.clear()
+        if self.fail is not None:
+            raise self.fail(records)
 
 
 def _raise(error):
@@ -89,6 +91,10 @@ SCENARIOS = {
     "a rejected batch": (lambda: Pulling(lambda: [1, 2]), lambda: Capture(fail=_rejecting)),
     "an outlet emptying its batch": (lambda: Pulling(lambda: [1, 2]), lambda: Emptying()),
     "an outlet emptying its one record": (lambda: Pulling(lambda: 1), lambda: Emptying()),
+    "an outlet emptying its batch, then raising": (
+        lambda: Pulling(lambda: [1, 2]), lambda: Emptying(fail=lambda rs: KeyError("push broke"))),
+    "an outlet emptying its one record, then raising": (
+        lambda: Pulling(lambda: 1), lambda: Emptying(fail=lambda rs: KeyError("push broke"))),
     "an uncopyable payload": (lambda: Pulling(lambda: [1, _Uncopyable()]), lambda: Capture()),
 }
 
@@ -216,3 +222,42 @@ def test_copied_dicts_keep_order_sharing_and_copy_what_is_mutable():
     assert first["i"] is not inner and first["i"] is second[1] and first["i"]["x"] is not inner["x"]
     assert second == payloads[1] and [getattr(k, "name", k) for k in second] == ["k", "z", 1]
     assert next(iter(second)) is not key
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["plain", "general"])
+@pytest.mark.parametrize("copy_records", [True, False])
+def test_a_batch_emptied_and_then_refused_counts_as_refused_not_delivered(general, copy_records):
+    """The batch's size is taken before the push, whatever the outlet does to the list it got."""
+    outlet = Emptying(fail=lambda rs: KeyError("push broke"))
+    link = Link(Pulling(lambda: [1, 2]), outlet, interval=1, ignore_exceptions=True,
+                copy_records=copy_records, processors=[keep] if general else None)
+    link.transfer()
+    stats = link.stats()
+    assert (stats["records"]["refused"], stats["records"]["lost"]) == (2, 2)
+    assert [node["records_delivered"] for node in stats["nodes"] if node["role"] == "outlet"] == [0]
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["plain", "general"])
+def test_records_delivered_never_goes_down_while_a_failed_push_is_reported(general, caplog):
+    """What the failure's log line sees (a metrics scrape at that moment) is already final."""
+    outlet = Capture(fail=lambda rs: KeyError("push broke"))
+    link = Link(Pulling(lambda: [1, 2]), outlet, interval=1, ignore_exceptions=True,
+                processors=[keep] if general else None)
+
+    def delivered():
+        return [node["records_delivered"] for node in link.stats()["nodes"] if node["role"] == "outlet"]
+
+    seen = []
+
+    class Scrape(logging.Handler):
+        def emit(self, record):
+            seen.append(delivered())
+
+    handler = Scrape()
+    logging.getLogger("databay").addHandler(handler)
+    try:
+        link.transfer()
+    finally:
+        logging.getLogger("databay").removeHandler(handler)
+    assert seen and all(value == [0] for value in seen), seen
+    assert delivered() == [0]
