@@ -128,8 +128,13 @@ class Link:
         self._counts = dict.fromkeys(DELIVERY_COUNTS, 0)
         self._failed_at: Any = None  # (kind, node, update, error) of the failure transfer() raised
         # Not started yet: the nodes are only checked; _init_delivery ends with _nodes_changed.
-        self._inlets = self._checked_nodes("inlets", inlets, Inlet, [])
-        self._outlets = self._checked_nodes("outlets", outlets, Outlet, [])
+        cls = type(self)
+        if cls.add_inlets is Link.add_inlets and cls.add_outlets is Link.add_outlets:
+            self._inlets = self._checked_nodes("inlets", inlets, Inlet, [])
+            self._outlets = self._checked_nodes("outlets", outlets, Outlet, [])
+        else:  # a subclass hooks them: 0.3.0 added the constructor's nodes through them
+            self.add_inlets(inlets)
+            self.add_outlets(outlets)
         # Each feature below parses its own arguments in its own method.
         self._init_schedule(interval, schedule)
         self._init_timeout(timeout)
