@@ -176,7 +176,9 @@ class WorkerPool:
                             self._threads.remove(me)  # idle too long: shrink
                             return
                 continue
-            self._taken += 1  # the spawner's progress measure; a rare lost count only delays growth
+            # Progress for the spawner, unlocked: a rare lost count looks like less progress
+            # and can only make the pool grow a window early.
+            self._taken += 1
             if tasks and not self._watching:  # more wait: the spawner must watch (it may sleep)
                 with self._ready:
                     starting = self._watch()
