@@ -46,6 +46,24 @@ class _Log:
             cls.files.clear()
 
 
+def _wall_minus_monotonic():
+    """``time.time() - time.monotonic()`` for this process, read once.
+
+    A thread preempted between the two clock reads would shift a slot computed
+    per pull by the time it waited (on a saturated machine, now and then by more
+    than the half interval a slot's rounding allows). Each sample can only come
+    out too small by such a wait, so the largest of a few is the closest.
+    """
+    offset = getattr(_wall_minus_monotonic, "offset", None)
+    if offset is None:
+        samples = []
+        for _ in range(20):
+            wall = time.time()
+            samples.append(wall - time.monotonic())
+        offset = _wall_minus_monotonic.offset = max(samples)
+    return offset
+
+
 class SlotInlet(Inlet):
     """Pulls one record naming the grid slot of this transfer (its due wall time // interval)."""
 
@@ -72,7 +90,7 @@ class SlotInlet(Inlet):
         due = getattr(self.link.job, "due", None) if self.link is not None else None
         if due is None:
             return int(time.time() / self.interval + 0.1)
-        wall_due = time.time() - (time.monotonic() - due) - self.interval
+        wall_due = _wall_minus_monotonic() + due - self.interval
         return round(wall_due / self.interval)  # jitter < interval / 2 rounds to its slot
 
     def pull(self, update):
