@@ -55,10 +55,11 @@ def test_a_planner_that_drops_the_flush_is_caught_and_shrunk():
     steps = ForgetfulMachine.last_steps  # the final run Hypothesis reports: the shrunk one
     # Shortest: add a link, one transfer (forced, timed, or a restart's immediate one), shut down.
     # Whether a timed transfer lands before a shutdown depends on the real clock, so on a busy
-    # machine the shrinker may keep one harmless step more (seen: a leading no-op shutdown()).
+    # machine the shrinker may keep harmless steps (seen: a leading shutdown() and start(),
+    # 5 steps); unshrunk, a failing run has up to 20.
     real = [step for step in steps if step != "(final shutdown)"]
     assert any(step.startswith("add_link(") for step in real), steps
-    assert len(real) <= 4, steps
+    assert len(real) <= 6, steps
     assert "steps: %s" % steps in str(caught.value)
 
 
