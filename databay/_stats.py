@@ -200,6 +200,12 @@ class LinkStats:
             hub.emit("transfer_failed" if failed else "transfer_finished", self.link, error=error,
                      duration=duration, records=records)
 
+    def counts_of(self, node: Any) -> Optional[NodeStats]:
+        """``node``'s counters, or None if this link does not count it (an ``id`` alone could
+        belong to a detached node's successor)."""
+        counts = self.nodes.get(id(node))
+        return counts if counts is not None and counts.node is node else None
+
     def timer(self, node: Any, function: Callable[..., Any]) -> Callable[..., Any]:
         """``function`` (a call of ``node``) wrapped to add its duration to ``node``'s time spent.
 
@@ -207,8 +213,8 @@ class LinkStats:
         ``link.transfer()`` reads no clock. A node this link does not count
         (a dead-letter outlet) gets ``function`` back unchanged.
         """
-        counts = self.nodes.get(id(node))
-        if counts is None or counts.node is not node:
+        counts = self.counts_of(node)
+        if counts is None:
             return function
 
         def timed_call(*args: Any) -> Any:
@@ -223,8 +229,8 @@ class LinkStats:
 
     def timer_async(self, node: Any, function: Callable[..., Any]) -> Callable[..., Any]:
         """As :meth:`timer`, for a call whose result is awaited (an ``async def`` node)."""
-        counts = self.nodes.get(id(node))
-        if counts is None or counts.node is not node:
+        counts = self.counts_of(node)
+        if counts is None:
             return function
 
         async def timed_call(*args: Any) -> Any:
@@ -260,8 +266,8 @@ class LinkStats:
         if self.error_run != self.run:
             self.error_run = self.run
             self.failed += 1
-        counts = self.nodes.get(id(node))
-        if counts is not None and counts.node is node:
+        counts = self.counts_of(node)
+        if counts is not None:
             counts.failures += 1
             counts.failed_records += records
         self.last_error = (type(error).__name__, _message(error), "%s %s" % (kind, _label(node)),
@@ -273,16 +279,16 @@ class LinkStats:
         The node failed (its ``failures`` and the link's ``last_error`` say so);
         the transfer did not: the queue will deliver, or give up and count it.
         """
-        counts = self.nodes.get(id(outlet))
-        if counts is not None and counts.node is outlet:
+        counts = self.counts_of(outlet)
+        if counts is not None:
             counts.failures += 1
         self.last_error = (type(error).__name__, _message(error), "outlet %s" % _label(outlet),
                            perf_counter())
 
     def undelivered(self, outlet: Any, count: int, error: Optional[BaseException] = None) -> None:
         """A push of a ``count``-record batch to ``outlet`` failed with ``error`` (batch path only)."""
-        counts = self.nodes.get(id(outlet))
-        if counts is not None and counts.node is outlet:
+        counts = self.counts_of(outlet)
+        if counts is not None:
             counts.failed_records += count - taken(count, error)
 
     def pushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int,
@@ -299,16 +305,16 @@ class LinkStats:
 
     def outlet_delivered(self, outlet: Any, count: int) -> None:
         """``outlet`` took ``count`` records outside the batch path (a retry queue's turn)."""
-        counts = self.nodes.get(id(outlet))
-        if counts is not None and counts.node is outlet:
+        counts = self.counts_of(outlet)
+        if counts is not None:
             counts.extra_calls += 1
             counts.extra_records += count
 
     def flushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int) -> None:
         """A flush pushed ``count`` records to ``outlets`` (not all of the link's: no batch count)."""
         for outlet, (ok, value) in zip(outlets, outcomes):
-            counts = self.nodes.get(id(outlet))
-            if counts is not None and counts.node is outlet:
+            counts = self.counts_of(outlet)
+            if counts is not None:
                 counts.extra_calls += 1
                 counts.extra_records += count if ok else taken(count, value)
 
@@ -346,8 +352,8 @@ class LinkStats:
         nodes = {}
         for role, group in (("inlet", inlets), ("outlet", outlets)):
             for node in group:
-                counts = self.nodes.get(id(node))
-                if counts is None or counts.node is not node:
+                counts = self.counts_of(node)
+                if counts is None:
                     counts = NodeStats(node, role, self)
                 nodes[id(node)] = counts
         self.nodes = nodes
@@ -466,12 +472,11 @@ class LinkStats:
         ``named`` until the link's node lists are replaced (nodes added or removed).
         """
         inlets, outlets = link._inlets, link._outlets
-        known = self.nodes
         attached = []
         for node in (*inlets, *outlets):
-            counts = known.get(id(node))
-            if counts is None or counts.node is not node:  # attached behind our back
-                counts = known[id(node)] = NodeStats(node, _role(link, node), self)
+            counts = self.counts_of(node)
+            if counts is None:  # attached behind our back
+                counts = self.nodes[id(node)] = NodeStats(node, _role(link, node), self)
             attached.append(counts)
         pairs = list(zip(attached, unique_names(_label(counts.node) for counts in attached)))
         named = self.named = (inlets, outlets, [pair for pair in pairs if pair[0].role == "inlet"],
