@@ -289,29 +289,18 @@ def run_sync(steps: Steps, timeout: Optional[float] = None, link: Optional[Link]
     """
     outcomes: Any = None
     send = steps.send
-    if timeout is None and deadline is None:
-        while True:
-            try:
-                calls, limit = send(outcomes)
-            except StopIteration:
-                return
-            if len(calls) == 1:  # the common group: :func:`call` inline, one outcome
-                try:
-                    value = calls[0][0](*calls[0][1])
-                    if type(value) not in _NEVER_AWAITABLE and is_awaitable(value):
-                        value = run_coroutine(value)
-                    outcomes = [(True, value)]
-                except BaseException as error:  # noqa: BLE001 - the pipeline re-raises non-Exceptions
-                    outcomes = [(False, error)]
-            else:
-                outcomes = run_on_threads(calls, limit)
-    assert link is not None
+    timed = timeout is not None or deadline is not None
     while True:
         try:
             calls, limit = send(outcomes)
         except StopIteration:
             return
-        outcomes = run_on_threads_timed(calls, limit, _limit(timeout, deadline), link._abandoned, update)
+        if timed:
+            assert link is not None
+            outcomes = run_on_threads_timed(calls, limit, _limit(timeout, deadline), link._abandoned,
+                                            update)
+        else:
+            outcomes = run_on_threads(calls, limit)  # one call: plain, in this thread
 
 
 async def run_async(steps: Steps, timeout: Optional[float] = None, link: Optional[Link] = None,
