@@ -79,11 +79,8 @@ class Inlet(Lifecycle, ABC):
             check_initialised(self)
             raise
         merged.pop("__inlet__", None)  # re-added below, so it is always the last key
-        kind = type(self)
-        if not self._metadata and kind.__repr__ is Inlet.__repr__ and kind.__str__ is object.__str__:
-            merged["__inlet__"] = "%s()" % kind.__name__  # str(self), without calling __repr__
-        else:
-            merged["__inlet__"] = str(self)
+        label = None if self._metadata else _default_label(type(self))
+        merged["__inlet__"] = str(self) if label is None else label
         return merged
 
     def _fixed_label(self) -> Optional[str]:
@@ -95,11 +92,10 @@ class Inlet(Lifecycle, ABC):
         without calling ``str(self)`` (see ``_transfer.transfer_plain``).
         """
         kind = type(self)
-        if kind.__repr__ is not Inlet.__repr__ or kind.__str__ is not object.__str__ or \
-                kind.new_record is not Inlet.new_record or kind._to_records is not Inlet._to_records or \
+        if kind.new_record is not Inlet.new_record or kind._to_records is not Inlet._to_records or \
                 kind._record_metadata is not Inlet._record_metadata or "_to_records" in vars(self):
             return None
-        return "%s()" % kind.__name__
+        return _default_label(kind)
 
     def _to_records(self, data: Any) -> List[Record]:
         """Turn what ``pull`` returned into records (the pull-return rules)."""
@@ -131,3 +127,11 @@ class Inlet(Lifecycle, ABC):
         if metadata:
             return "%s(metadata=%r)" % (type(self).__name__, metadata)
         return "%s()" % type(self).__name__
+
+
+def _default_label(kind: type) -> Optional[str]:
+    """``str()`` of an inlet of class ``kind`` without global metadata, if ``kind`` keeps the
+    default ``__repr__``/``__str__`` (so no call is needed); else None."""
+    if kind.__repr__ is Inlet.__repr__ and kind.__str__ is object.__str__:
+        return "%s()" % kind.__name__
+    return None
