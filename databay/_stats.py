@@ -64,12 +64,12 @@ class NodeStats:
     __slots__ = ("node", "role", "run_base", "batches_base", "handed_base", "failures",
                  "failed_records", "extra_calls", "extra_records", "seconds", "timed_calls")
 
-    def __init__(self, node: Any, role: str, stats: LinkStats) -> None:
+    def __init__(self, node: Any, role: str, run_base: int, batches_base: int, handed_base: int) -> None:
         self.node = node
         self.role = role  # "inlet" or "outlet"
-        self.run_base = stats.run
-        self.batches_base = stats.batches
-        self.handed_base = stats.handed
+        self.run_base = run_base
+        self.batches_base = batches_base
+        self.handed_base = handed_base
         self.failures = 0
         self.failed_records = 0  # records handed to this outlet in pushes that failed
         self.extra_calls = 0
@@ -114,28 +114,17 @@ class Window:
         self.summary = (percentile(ordered, 0.5), percentile(ordered, 0.99), ordered[-1])
 
 
-class LinkStats:
-    """The counters of one link; see the module docstring for who writes what."""
+class Timing:
+    """What planners measured of one link's transfers: start, durations, lateness, last success.
 
-    __slots__ = (
-        # counted by every transfer (the hot path: Link._run and the pipeline)
-        "run", "pulled", "batches", "handed", "failed", "error_run",
-        # timed by planners
-        "running", "start", "pulled_at_start", "timed", "durations", "records", "last_duration",
-        "duration_sum", "lateness", "late", "lateness_sum", "last_success", "failing_since",
-        # rarer events
-        "skipped", "missed", "last_error", "last_warning",
-        # bookkeeping
-        "link", "hub", "clock", "nodes", "named")
+    A link gets one at its first planner-run transfer (:meth:`LinkStats.started`),
+    so building a link, or a planner of thousands of links, creates no windows.
+    """
 
-    def __init__(self, link: Any) -> None:
-        self.run = 0  # transfers started
-        self.pulled = 0  # records the inlets returned
-        self.batches = 0  # batches pushed to the outlets (each outlet is called once per batch)
-        self.handed = 0  # records in those batches (each outlet got them all)
-        self.failed = 0  # transfers in which a node failed (raised or ignored)
-        self.error_run = 0  # ``run`` of the last transfer in which a node failed
-        self.running = False  # a planner-run transfer is in progress
+    __slots__ = ("start", "pulled_at_start", "timed", "durations", "records", "last_duration",
+                 "duration_sum", "lateness", "late", "lateness_sum", "last_success")
+
+    def __init__(self) -> None:
         self.start = 0.0  # perf_counter() when the last planner-run transfer started
         self.pulled_at_start = 0
         self.timed = 0  # planner-run transfers ended
@@ -147,28 +136,68 @@ class LinkStats:
         self.late = 0
         self.lateness_sum = 0.0
         self.last_success: Optional[float] = None
+
+
+#: What a snapshot shows of a link no planner has timed yet.
+_NOT_TIMED = Timing()
+
+
+class LinkStats:
+    """The counters of one link; see the module docstring for who writes what.
+
+    Cheap to build (a link is built in microseconds): the timing windows wait
+    for the first planner-run transfer (:class:`Timing`), the per-node counters
+    for the first count that needs them (see :meth:`nodes_changed`).
+    """
+
+    __slots__ = (
+        # counted by every transfer (the hot path: Link._run and the pipeline)
+        "run", "pulled", "batches", "handed", "failed", "error_run",
+        # timed by planners
+        "running", "timing", "failing_since",
+        # rarer events
+        "skipped", "missed", "last_error", "last_warning",
+        # bookkeeping
+        "changes", "cache", "link", "hub", "clock", "nodes", "attached", "named")
+
+    def __init__(self, link: Any) -> None:
+        self.run = 0  # transfers started
+        self.pulled = 0  # records the inlets returned
+        self.batches = 0  # batches pushed to the outlets (each outlet is called once per batch)
+        self.handed = 0  # records in those batches (each outlet got them all)
+        self.failed = 0  # transfers in which a node failed (raised or ignored)
+        self.error_run = 0  # ``run`` of the last transfer in which a node failed
+        self.running = False  # a planner-run transfer is in progress
+        self.timing = _NOT_TIMED  # replaced by this link's own Timing at its first timed transfer
         self.failing_since: Optional[float] = None  # first failure of the current streak
         self.skipped = 0  # due transfers not run: the previous one was still running or queued
         self.missed = 0  # due transfers coalesced into a later one after a stall
         self.last_error: Optional[Tuple[str, str, str, float]] = None  # type, message, node, time
         self.last_warning: Optional[Tuple[str, float]] = None  # event kind, time
+        self.changes = 0  # bumped by every write off the hot path (see snapshot's cache)
+        self.cache: Any = None  # the last snapshot and what it was made of: see snapshot
         self.link = link
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
         self.clock: Callable[[], float] = monotonic  # the holding planner's clock.now (retry queues)
-        self.nodes: Dict[int, NodeStats] = {}  # id(node) -> stats, for the attached nodes
+        self.nodes: Optional[Dict[int, NodeStats]] = None  # id(node) -> stats, made as needed
+        self.attached: Optional[Tuple[Tuple[Any, ...], Tuple[Any, ...]]] = None  # see nodes_changed
         self.named: Any = None  # (inlets, outlets, inlet pairs, outlet pairs): see _name_nodes
 
     # -- timing, by planners -----------------------------------------------
 
     def started(self, lateness: Optional[float] = None) -> float:
         """A planner starts a transfer, ``lateness`` seconds after it was due (None: on demand)."""
+        timing = self.timing
+        if timing is _NOT_TIMED:
+            timing = self.timing = Timing()
         if lateness is not None:
-            self.lateness.add(lateness)
-            self.late += 1
-            self.lateness_sum += lateness
-        self.pulled_at_start = self.pulled
+            timing.lateness.add(lateness)
+            timing.late += 1
+            timing.lateness_sum += lateness
+        timing.pulled_at_start = self.pulled
         self.running = True
-        self.start = start = perf_counter()
+        self.changes += 1
+        timing.start = start = perf_counter()
         hub = self.hub
         if hub is not None and hub.active:
             hub.emit("transfer_started", self.link, lateness=lateness)
@@ -177,15 +206,18 @@ class LinkStats:
     def ended(self, start: float, error: Optional[BaseException] = None) -> None:
         """The planner-run transfer that began at ``start`` ended; ``error`` if it raised."""
         now = perf_counter()
-        self.last_duration = duration = now - start
-        records = self.pulled - self.pulled_at_start
-        self.durations.add(duration)
-        self.records.append(records)
-        if len(self.records) > WINDOW:
-            del self.records[0]
-        self.duration_sum += duration
-        self.timed += 1
+        timing = self.timing
+        timing.last_duration = duration = now - start
+        records = self.pulled - timing.pulled_at_start
+        timing.durations.add(duration)
+        recent = timing.records
+        recent.append(records)
+        if len(recent) > WINDOW:
+            del recent[0]
+        timing.duration_sum += duration
+        timing.timed += 1
         self.running = False
+        self.changes += 1
         failed = error is not None or self.error_run == self.run
         if error is not None:
             self.transfer_raised(error, now)
@@ -193,7 +225,7 @@ class LinkStats:
             if self.failing_since is None:
                 self.failing_since = now
         else:
-            self.last_success = now
+            timing.last_success = now
             self.failing_since = None
         hub = self.hub
         if hub is not None and hub.active:
@@ -203,8 +235,23 @@ class LinkStats:
     def counts_of(self, node: Any) -> Optional[NodeStats]:
         """``node``'s counters, or None if this link does not count it (an ``id`` alone could
         belong to a detached node's successor)."""
-        counts = self.nodes.get(id(node))
-        return counts if counts is not None and counts.node is node else None
+        nodes = self.nodes
+        if nodes is not None:
+            counts = nodes.get(id(node))
+            if counts is not None and counts.node is node:
+                return counts
+        attached = self.attached
+        if attached is None:
+            return None
+        for role, group in (("inlet", attached[0]), ("outlet", attached[1])):
+            for member in group:
+                if member is node:  # attached before anything was counted: every base is zero
+                    counts = NodeStats(node, role, 0, 0, 0)
+                    if nodes is None:
+                        nodes = self.nodes = {}
+                    nodes[id(node)] = counts
+                    return counts
+        return None
 
     def timer(self, node: Any, function: Callable[..., Any]) -> Callable[..., Any]:
         """``function`` (a call of ``node``) wrapped to add its duration to ``node``'s time spent.
@@ -224,6 +271,7 @@ class LinkStats:
             finally:
                 counts.seconds += perf_counter() - start
                 counts.timed_calls += 1
+                self.changes += 1
 
         return timed_call
 
@@ -243,6 +291,7 @@ class LinkStats:
             finally:
                 counts.seconds += perf_counter() - start
                 counts.timed_calls += 1
+                self.changes += 1
 
         return timed_call
 
@@ -250,11 +299,12 @@ class LinkStats:
 
     def transfer_raised(self, error: BaseException, now: Optional[float] = None) -> None:
         """The running transfer raised ``error`` (Link._run calls this for every transfer)."""
+        self.changes += 1
         if self.error_run != self.run:
             self.error_run = self.run
             self.failed += 1
         last = self.last_error
-        if last is None or last[3] < self.start or last[1] != _message(error):
+        if last is None or last[3] < self.timing.start or last[1] != _message(error):
             self.last_error = (type(error).__name__, _message(error), "",
                                perf_counter() if now is None else now)
 
@@ -263,6 +313,7 @@ class LinkStats:
 
         ``records``: for an outlet, how many records the failed push held.
         """
+        self.changes += 1
         if self.error_run != self.run:
             self.error_run = self.run
             self.failed += 1
@@ -279,6 +330,7 @@ class LinkStats:
         The node failed (its ``failures`` and the link's ``last_error`` say so);
         the transfer did not: the queue will deliver, or give up and count it.
         """
+        self.changes += 1
         counts = self.counts_of(outlet)
         if counts is not None:
             counts.failures += 1
@@ -287,6 +339,7 @@ class LinkStats:
 
     def undelivered(self, outlet: Any, count: int, error: Optional[BaseException] = None) -> None:
         """A push of a ``count``-record batch to ``outlet`` failed with ``error`` (batch path only)."""
+        self.changes += 1
         counts = self.counts_of(outlet)
         if counts is not None:
             counts.failed_records += count - taken(count, error)
@@ -305,6 +358,7 @@ class LinkStats:
 
     def outlet_delivered(self, outlet: Any, count: int) -> None:
         """``outlet`` took ``count`` records outside the batch path (a retry queue's turn)."""
+        self.changes += 1
         counts = self.counts_of(outlet)
         if counts is not None:
             counts.extra_calls += 1
@@ -312,6 +366,7 @@ class LinkStats:
 
     def flushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int) -> None:
         """A flush pushed ``count`` records to ``outlets`` (not all of the link's: no batch count)."""
+        self.changes += 1
         for outlet, (ok, value) in zip(outlets, outcomes):
             counts = self.counts_of(outlet)
             if counts is not None:
@@ -340,6 +395,7 @@ class LinkStats:
             hub.emit("node_started" if active else "node_shut_down", self.link, node=node)
 
     def _warn(self, kind: str, node: Any = None, records: Optional[int] = None) -> None:
+        self.changes += 1
         self.last_warning = (kind, perf_counter())
         hub = self.hub
         if hub is not None and hub.active and kind in _EVENT_KINDS:
@@ -348,15 +404,26 @@ class LinkStats:
     # -- the attached nodes ------------------------------------------------
 
     def nodes_changed(self, inlets: Sequence[Any], outlets: Sequence[Any]) -> None:
-        """The link's nodes changed: start counting new ones, forget removed ones."""
+        """The link's nodes changed: start counting new ones, forget removed ones.
+
+        While nothing has been counted, a node's counters would start from
+        zero: only the attached nodes are noted (``attached``), and
+        :meth:`counts_of` makes a node's counters when first asked.
+        """
+        self.changes += 1
+        if not self.nodes and not (self.run or self.batches or self.handed):
+            self.attached = (tuple(inlets), tuple(outlets))
+            return
+        run, batches, handed = self.run, self.batches, self.handed
         nodes = {}
         for role, group in (("inlet", inlets), ("outlet", outlets)):
             for node in group:
                 counts = self.counts_of(node)
                 if counts is None:
-                    counts = NodeStats(node, role, self)
+                    counts = NodeStats(node, role, run, batches, handed)
                 nodes[id(node)] = counts
         self.nodes = nodes
+        self.attached = None
 
     # -- reading -----------------------------------------------------------
 
@@ -385,17 +452,22 @@ class LinkStats:
         ``pending``: ``id(outlet)`` -> (records queued, age of the oldest) for
         outlets with a non-empty retry queue. ``now`` (perf_counter) and
         ``to_wall`` (its offset to the epoch) let a planner snapshot all its
-        links against one instant. Written for speed: ``planner.stats()`` of
-        2,000 links must stay within 20 ms, so the summaries are read, never
-        computed, here (see :class:`Window`).
+        links against one instant.
+
+        Written for speed: ``planner.stats()`` of 2,000 links must stay within
+        20 ms. The summaries are read, never computed, here (see :class:`Window`),
+        and a link that did not change since its previous snapshot gets that
+        snapshot back: the same dict (snapshots are read-only). What changes a
+        snapshot: any counter (the hot-path ones are compared, every other write
+        bumps ``changes``), the delivery counts, tags, key, interval, name, next
+        due time and health. A running transfer or a non-empty retry queue
+        (whose age grows) is never cached.
         """
         if now is None or to_wall is None:
             now = perf_counter()
             to_wall = wall_time() - now
-        timed = self.timed
-        running = self.running
         run = self.run
-        failed = self.failed
+        running = self.running
         last_error = self.last_error
         failing_since = self.failing_since
         if failing_since is None and last_error is not None and self.error_run == run and run and \
@@ -412,42 +484,70 @@ class LinkStats:
         named = self.named
         if named is None or named[0] is not link._inlets or named[1] is not link._outlets:
             named = self._name_nodes(link)
+            self.changes += 1  # nodes replaced (also behind nodes_changed's back): not the cached ones
+        cacheable = not running and not pending
+        if cacheable:
+            fingerprint = (self.changes, run, self.pulled, self.batches, self.handed, health, name,
+                           next_due is None, link._key, interval)
+            cache = self.cache
+            if cache is not None and cache[0] == fingerprint and cache[1] == link._counts and \
+                    cache[2] == link._tags and -_SAME_TIME < cache[3] - to_wall < _SAME_TIME and \
+                    (next_due is None or -_SAME_TIME < cache[4] - next_due < _SAME_TIME):
+                return cache[5]
+        snapshot = self._build(link, name, next_due, pending, to_wall, health, failing_since, named)
+        if cacheable:
+            self.cache = (fingerprint, link._counts.copy(), link._tags[:], to_wall, next_due, snapshot)
+        return snapshot
+
+    def _build(self, link: Any, name: str, next_due: Optional[float],
+               pending: Optional[Dict[int, Tuple[int, Optional[float]]]], to_wall: float, health: str,
+               failing_since: Optional[float], named: Any) -> Dict[str, Any]:
+        """The snapshot dict of :meth:`snapshot` (which decided ``health`` and ``failing_since``)."""
         run, batches, handed = self.run, self.batches, self.handed
-        nodes = [{"name": label, "role": "inlet", "calls": run - counts.run_base, "failures": counts.failures,
-                  "time_spent_seconds": counts.seconds, "timed_calls": counts.timed_calls}
-                 for counts, label in named[2]]
+        running = self.running
+        nodes: List[Dict[str, Any]] = []
+        append = nodes.append
+        for counts, label in named[2]:
+            append({"name": label, "role": "inlet", "calls": run - counts.run_base,
+                    "failures": counts.failures, "time_spent_seconds": counts.seconds,
+                    "timed_calls": counts.timed_calls})
         delivered = queued = 0
         for counts, label in named[3]:
             waiting, oldest = pending.get(id(counts.node), _NOTHING_PENDING) if pending else _NOTHING_PENDING
             took = handed - counts.handed_base - counts.failed_records + counts.extra_records
             delivered += took
             queued += waiting
-            nodes.append({"name": label, "role": "outlet",
-                          "calls": batches - counts.batches_base + counts.extra_calls,
-                          "failures": counts.failures, "time_spent_seconds": counts.seconds,
-                          "timed_calls": counts.timed_calls, "records_delivered": took,
-                          "records_pending": waiting, "oldest_pending_age_seconds": oldest})
+            append({"name": label, "role": "outlet",
+                    "calls": batches - counts.batches_base + counts.extra_calls,
+                    "failures": counts.failures, "time_spent_seconds": counts.seconds,
+                    "timed_calls": counts.timed_calls, "records_delivered": took,
+                    "records_pending": waiting, "oldest_pending_age_seconds": oldest})
         counts = link._counts.copy()
         counts["pulled"] = self.pulled
         counts["delivered"] = delivered
         counts["pending"] = queued
-        records = self.records[:]
-        durations, lateness = self.durations, self.lateness
+        timing = self.timing
+        timed = timing.timed
+        records = timing.records[:]
+        durations, lateness = timing.durations, timing.lateness
         d50, d99, dmax = durations.summary
         l50, l99, lmax = lateness.summary
-        last_success = self.last_success
+        last_success = timing.last_success
+        last_error = self.last_error
+        warning = self.last_warning
+        failed = self.failed
         return {
             "name": name,
             "key": link._key,
             "tags": link._tags[:],
-            "interval_seconds": interval,
+            "interval_seconds": link._interval_seconds,
             "health": health,
             "transfers": {"run": run, "succeeded": run - failed - running, "failed": failed,
                           "skipped": self.skipped, "missed": self.missed, "running": running},
             "records": counts,
             "last_transfer": None if not timed and not running else {
-                "started_at": self.start + to_wall,
-                "duration_seconds": None if running else self.last_duration,
+                "started_at": timing.start + to_wall,
+                "duration_seconds": None if running else timing.last_duration,
                 "records": None if running or not records else records[-1]},
             "last_success_at": None if last_success is None else last_success + to_wall,
             "failing_since": None if failing_since is None else failing_since + to_wall,
@@ -457,9 +557,9 @@ class LinkStats:
             "last_warning": None if warning is None else {"kind": warning[0], "at": warning[1] + to_wall},
             "next_due_at": next_due,
             "lateness_seconds": {"p50": l50, "p99": l99, "max": lmax, "window": len(lateness.values),
-                                 "count": self.late, "sum": self.lateness_sum},
+                                 "count": timing.late, "sum": timing.lateness_sum},
             "duration_seconds": {"p50": d50, "p99": d99, "max": dmax, "window": len(durations.values),
-                                 "count": timed, "sum": self.duration_sum},
+                                 "count": timed, "sum": timing.duration_sum},
             "recent": {"lateness_seconds": lateness.values[:], "records": records},
             "nodes": nodes,
         }
@@ -476,7 +576,10 @@ class LinkStats:
         for node in (*inlets, *outlets):
             counts = self.counts_of(node)
             if counts is None:  # attached behind our back
-                counts = self.nodes[id(node)] = NodeStats(node, _role(link, node), self)
+                counts = NodeStats(node, _role(link, node), self.run, self.batches, self.handed)
+                if self.nodes is None:
+                    self.nodes = {}
+                self.nodes[id(node)] = counts
             attached.append(counts)
         pairs = list(zip(attached, unique_names(_label(counts.node) for counts in attached)))
         named = self.named = (inlets, outlets, [pair for pair in pairs if pair[0].role == "inlet"],
@@ -485,6 +588,10 @@ class LinkStats:
 
 
 _NOTHING_PENDING = (0, None)
+
+#: Seconds within which two conversions to Unix time (``to_wall``, a next due time) count as the
+#: same: they are differences of two clock readings taken a moment apart, so they jitter.
+_SAME_TIME = 0.001
 
 
 def timed_steps(steps: Any, stats: LinkStats) -> Any:
@@ -548,6 +655,10 @@ def _label(node: Any) -> str:
 
 def unique_names(names: Iterable[str]) -> List[str]:
     """``names`` with repeats suffixed ``#2``, ``#3``... so each is unique (metric labels)."""
+    if not isinstance(names, list):
+        names = list(names)
+    if len(set(names)) == len(names):  # the usual case: nothing to suffix
+        return names
     taken: set = set()
     result = []
     for name in names:
@@ -565,7 +676,7 @@ def link_name(link: Any) -> str:
     key = getattr(link, "_key", None)
     if key:
         return str(key)
-    return ".".join(link.tags) or "link"
+    return ".".join(link._tags) or "link"
 
 
 def link_snapshot(link: Any) -> Dict[str, Any]:
