@@ -24,7 +24,8 @@ only writer of a link's counters is its running transfer; counters of a link
 whose ``transfer()`` is called from several threads at once may lose counts.
 
 Snapshots are plain dicts of numbers, strings, lists and None, ready for
-``json.dumps``. Times on the hot path are ``time.perf_counter()`` readings;
+``json.dumps``, and read-only: a link that did not change since its last
+snapshot gives that same dict again (see :meth:`LinkStats.snapshot`). Times on the hot path are ``time.perf_counter()`` readings;
 snapshots turn them into seconds since the epoch.
 """
 
@@ -689,8 +690,9 @@ def link_snapshot(link: Any) -> Dict[str, Any]:
 def planner_snapshot(planner: Any) -> Dict[str, Any]:
     """``planner.stats()``: the planner's state and every link's snapshot, in the planner's order.
 
-    Builds some fifteen small containers per link, all alive until the
-    snapshot is returned: with the cyclic garbage collector running, thousands
+    Links that did not change since their last snapshot give that one back
+    (:meth:`LinkStats.snapshot`). Every other link's snapshot is some fifteen
+    small containers, all alive until the snapshot is returned: with the cyclic garbage collector running, thousands
     of links would trigger collections that scan them (and the whole heap)
     again and again, doubling the cost. The collector is paused while they are
     built (none of them can form a cycle); they are freed by reference

@@ -1,0 +1,166 @@
+"""A link that did not change since its last snapshot gets that snapshot back; nothing else does.
+
+``planner.stats()`` of thousands of mostly idle links stays cheap because each
+link keeps its last snapshot (databay/_stats.py, ``LinkStats.snapshot``). These
+tests check both sides: the snapshot is reused while nothing changed, and every
+kind of change shows in the next snapshot exactly as a snapshot built from
+scratch shows it.
+"""
+
+import time
+
+import pytest
+
+from databay import Link, Outlet, RejectedRecords
+from databay._stats import LinkStats
+from databay._transfer import note
+from databay.planners import SchedulePlanner
+
+
+class RejectingOutlet(Outlet):
+    """Rejects the first record of every batch (``RejectedRecords``), keeps the rest."""
+
+    def __init__(self):
+        super().__init__()
+        self.kept = []
+
+    def push(self, records, update):
+        self.kept.extend(records[1:])
+        raise RejectedRecords(records[:1], "the first one is malformed")
+
+    def __repr__(self):
+        return "RejectingOutlet()"
+
+
+def close(cached, fresh, path="snapshot"):
+    """``cached`` equals ``fresh`` up to the jitter of converting clock readings to Unix time."""
+    if isinstance(fresh, dict):
+        assert isinstance(cached, dict) and cached.keys() == fresh.keys(), path
+        for key in fresh:
+            close(cached[key], fresh[key], "%s[%r]" % (path, key))
+    elif isinstance(fresh, list):
+        assert isinstance(cached, list) and len(cached) == len(fresh), path
+        for index, (one, other) in enumerate(zip(cached, fresh)):
+            close(one, other, "%s[%d]" % (path, index))
+    elif isinstance(fresh, float) and not isinstance(cached, bool):
+        assert cached == pytest.approx(fresh, abs=0.002), path
+    else:
+        assert cached == fresh and type(cached) is type(fresh), path
+
+
+@pytest.fixture
+def held(obs):
+    """A link held by a (not started) SchedulePlanner, its inlet and outlet, and the planner."""
+    inlet, outlet = obs.CountInlet(size=3), obs.KeepOutlet()
+    link = Link(inlet, outlet, interval=3600, tags=["cached"])
+    planner = SchedulePlanner([link], immediate_transfer=False)
+    return link, inlet, outlet, planner
+
+
+def check_change_shows(link, planner, change):
+    """Snapshot, ``change()``, snapshot again: the second equals one built without the cache."""
+    before = planner.stats()["links"][0]
+    assert planner.stats()["links"][0] is before  # nothing changed yet: reused (not a vacuous test)
+    change()
+    after = planner.stats()["links"][0]
+    link._stats.cache = None
+    fresh = planner.stats()["links"][0]
+    assert after is not fresh
+    close(after, fresh)
+    return before, after
+
+
+def test_an_unchanged_link_gets_its_previous_snapshot_back(held):
+    link, _, _, planner = held
+    planner.force_transfer()
+    first, second = planner.stats(), planner.stats()
+    assert first is not second and first["planner"] is not second["planner"]
+    assert second["links"][0] is first["links"][0]
+    assert link.stats() is link.stats()
+
+
+@pytest.mark.parametrize("what", ["direct transfer", "planner-run transfer", "skipped", "missed"])
+def test_transfers_show_in_the_next_snapshot(held, what):
+    link, _, _, planner = held
+    change = {"direct transfer": link.transfer,
+              "planner-run transfer": planner.force_transfer,
+              "skipped": link._stats.was_skipped,  # as the planner counts them
+              "missed": lambda: link._stats.was_missed(2)}[what]
+    planner.force_transfer()
+    change()  # health now says so; the second one changes only the count
+    before, after = check_change_shows(link, planner, change)
+    assert after != before
+
+
+def test_a_failing_node_shows_in_the_next_snapshot(held):
+    link, inlet, _, planner = held
+    planner.force_transfer()
+
+    def fail():
+        inlet.failing = True
+        with pytest.raises(ConnectionError):
+            planner.force_transfer()
+
+    _, after = check_change_shows(link, planner, fail)
+    assert after["health"] == "failing" and after["last_error"]["type"] == "ConnectionError"
+    assert after["nodes"][0]["failures"] == 1
+
+
+def test_rejected_and_lost_records_show_in_the_next_snapshot(obs):
+    """Delivery counts (``lost`` is counted without any other counter moving) invalidate the cache."""
+    link = Link(obs.CountInlet(size=3), RejectingOutlet(), interval=3600, ignore_exceptions=True)
+    planner = SchedulePlanner([link], immediate_transfer=False)
+    _, after = check_change_shows(link, planner, link.transfer)
+    assert after["records"]["rejected"] == 1 and after["records"]["lost"] == 1
+    assert after["records"]["delivered"] == 2
+    _, after = check_change_shows(link, planner, lambda: note(link, "lost", 1))  # moves nothing else
+    assert after["records"]["lost"] == 2
+
+
+def test_tags_nodes_and_time_spent_show_in_the_next_snapshot(held, obs):
+    link, _, outlet, planner = held
+    planner.force_transfer()
+    _, after = check_change_shows(link, planner, lambda: link.tags.append("renamed"))
+    assert after["tags"] == ["cached", "renamed"] and after["name"] == "cached.renamed"
+    keyed = Link(obs.CountInlet(), obs.KeepOutlet(), interval=3600, tags=["a"], key="keyed")
+    keyed_planner = SchedulePlanner([keyed], immediate_transfer=False)
+    _, after = check_change_shows(keyed, keyed_planner, lambda: keyed.tags.append("b"))  # same name
+    assert after["tags"] == ["a", "b"] and after["name"] == "keyed"
+
+    extra = obs.KeepOutlet("extra")
+    _, after = check_change_shows(link, planner, lambda: link.add_outlets(extra))
+    assert [node["name"] for node in after["nodes"]] == ["CountInlet(in)", "KeepOutlet(out)",
+                                                          "KeepOutlet(extra)"]
+
+    # A node call that ends after its transfer did (one abandoned after a timeout) adds its time.
+    slow = link._stats.timer(outlet, lambda: time.sleep(0.05))
+    _, after = check_change_shows(link, planner, slow)
+    assert after["nodes"][1]["time_spent_seconds"] >= 0.05
+
+
+def test_a_running_transfer_is_never_served_from_the_cache(held):
+    link, inlet, _, planner = held
+    seen = []
+    inlet.hook = lambda: seen.extend([link.stats(), link.stats()])
+    planner.force_transfer()
+    during, again = seen
+    assert during["transfers"]["running"] is True and during is not again
+    assert link.stats()["transfers"]["running"] is False
+
+
+def test_a_new_link_builds_no_timing_windows_and_no_node_counters(obs):
+    """Building a link stays cheap: windows and per-node counters wait until they are needed."""
+    inlet, outlet = obs.CountInlet(size=2), obs.KeepOutlet()
+    link = Link(inlet, outlet, interval=3600)
+    stats = link._stats
+    assert stats.nodes is None and stats.timing is LinkStats(link).timing  # the shared, empty one
+    before = stats.timing
+    link.transfer()
+    assert stats.timing is before  # a direct transfer times nothing
+    planner = SchedulePlanner([link], immediate_transfer=False)
+    planner.force_transfer()
+    assert stats.timing is not before and before.timed == 0 and before.durations.values == []
+    snapshot = link.stats()
+    assert snapshot["duration_seconds"]["count"] == 1
+    assert [(node["calls"], node.get("records_delivered")) for node in snapshot["nodes"]] == \
+        [(2, None), (2, 4)]
