@@ -25,8 +25,9 @@ whose ``transfer()`` is called from several threads at once may lose counts.
 
 Snapshots are plain dicts of numbers, strings, lists and None, ready for
 ``json.dumps``, and read-only: a link that did not change since its last
-snapshot gives that same dict again (see :meth:`LinkStats.snapshot`). Times on the hot path are ``time.perf_counter()`` readings;
-snapshots turn them into seconds since the epoch.
+snapshot gives that same dict again (see :meth:`LinkStats.snapshot`).
+Times on the hot path are ``time.perf_counter()`` readings; snapshots turn
+them into seconds since the epoch.
 """
 
 from __future__ import annotations
@@ -692,8 +693,9 @@ def planner_snapshot(planner: Any) -> Dict[str, Any]:
 
     Links that did not change since their last snapshot give that one back
     (:meth:`LinkStats.snapshot`). Every other link's snapshot is some fifteen
-    small containers, all alive until the snapshot is returned: with the cyclic garbage collector running, thousands
-    of links would trigger collections that scan them (and the whole heap)
+    small containers, all alive until the snapshot is returned: with the
+    cyclic garbage collector running, thousands of links would trigger
+    collections that scan them (and the whole heap)
     again and again, doubling the cost. The collector is paused while they are
     built (none of them can form a cycle); they are freed by reference
     counting once the caller drops the snapshot.
