@@ -198,8 +198,8 @@ class LinkStats:
             timing.lateness_sum += lateness
         timing.pulled_at_start = self.pulled
         self.running = True
-        self.changes += 1
         timing.start = start = perf_counter()
+        self.changes += 1  # after the writes it announces, in every writer (see snapshot)
         hub = self.hub
         if hub is not None and hub.active:
             hub.emit("transfer_started", self.link, lateness=lateness)
@@ -219,7 +219,6 @@ class LinkStats:
         timing.duration_sum += duration
         timing.timed += 1
         self.running = False
-        self.changes += 1
         failed = error is not None or self.error_run == self.run
         if error is not None:
             self.transfer_raised(error, now)
@@ -229,6 +228,7 @@ class LinkStats:
         else:
             timing.last_success = now
             self.failing_since = None
+        self.changes += 1
         hub = self.hub
         if hub is not None and hub.active:
             hub.emit("transfer_failed" if failed else "transfer_finished", self.link, error=error,
@@ -301,7 +301,6 @@ class LinkStats:
 
     def transfer_raised(self, error: BaseException, now: Optional[float] = None) -> None:
         """The running transfer raised ``error`` (Link._run calls this for every transfer)."""
-        self.changes += 1
         if self.error_run != self.run:
             self.error_run = self.run
             self.failed += 1
@@ -309,13 +308,13 @@ class LinkStats:
         if last is None or last[3] < self.timing.start or last[1] != _message(error):
             self.last_error = (type(error).__name__, _message(error), "",
                                perf_counter() if now is None else now)
+        self.changes += 1
 
     def node_failed(self, kind: str, node: Any, error: BaseException, records: int = 0) -> None:
         """``node`` (inlet, processor, grouper or outlet) raised ``error`` in the running transfer.
 
         ``records``: for an outlet, how many records the failed push held.
         """
-        self.changes += 1
         if self.error_run != self.run:
             self.error_run = self.run
             self.failed += 1
@@ -325,6 +324,7 @@ class LinkStats:
             counts.failed_records += records
         self.last_error = (type(error).__name__, _message(error), "%s %s" % (kind, _label(node)),
                            perf_counter())
+        self.changes += 1
 
     def push_retrying(self, outlet: Any, error: BaseException) -> None:
         """A push to ``outlet`` raised ``error`` and its records wait in a retry queue.
@@ -332,19 +332,19 @@ class LinkStats:
         The node failed (its ``failures`` and the link's ``last_error`` say so);
         the transfer did not: the queue will deliver, or give up and count it.
         """
-        self.changes += 1
         counts = self.counts_of(outlet)
         if counts is not None:
             counts.failures += 1
         self.last_error = (type(error).__name__, _message(error), "outlet %s" % _label(outlet),
                            perf_counter())
+        self.changes += 1
 
     def undelivered(self, outlet: Any, count: int, error: Optional[BaseException] = None) -> None:
         """A push of a ``count``-record batch to ``outlet`` failed with ``error`` (batch path only)."""
-        self.changes += 1
         counts = self.counts_of(outlet)
         if counts is not None:
             counts.failed_records += count - taken(count, error)
+        self.changes += 1
 
     def pushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int,
                partial: bool) -> None:
@@ -360,20 +360,20 @@ class LinkStats:
 
     def outlet_delivered(self, outlet: Any, count: int) -> None:
         """``outlet`` took ``count`` records outside the batch path (a retry queue's turn)."""
-        self.changes += 1
         counts = self.counts_of(outlet)
         if counts is not None:
             counts.extra_calls += 1
             counts.extra_records += count
+        self.changes += 1
 
     def flushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int) -> None:
         """A flush pushed ``count`` records to ``outlets`` (not all of the link's: no batch count)."""
-        self.changes += 1
         for outlet, (ok, value) in zip(outlets, outcomes):
             counts = self.counts_of(outlet)
             if counts is not None:
                 counts.extra_calls += 1
                 counts.extra_records += count if ok else taken(count, value)
+        self.changes += 1
 
     def records_noted(self, event: str, count: int) -> None:
         """The delivery stages counted ``count`` records as ``event`` (refused, retried, dropped...)."""
@@ -397,8 +397,8 @@ class LinkStats:
             hub.emit("node_started" if active else "node_shut_down", self.link, node=node)
 
     def _warn(self, kind: str, node: Any = None, records: Optional[int] = None) -> None:
-        self.changes += 1
         self.last_warning = (kind, perf_counter())
+        self.changes += 1
         hub = self.hub
         if hub is not None and hub.active and kind in _EVENT_KINDS:
             hub.emit(kind, self.link, node=node, records=records)
@@ -412,9 +412,9 @@ class LinkStats:
         zero: only the attached nodes are noted (``attached``), and
         :meth:`counts_of` makes a node's counters when first asked.
         """
-        self.changes += 1
         if not self.nodes and not (self.run or self.batches or self.handed):
             self.attached = (tuple(inlets), tuple(outlets))
+            self.changes += 1
             return
         run, batches, handed = self.run, self.batches, self.handed
         nodes = {}
@@ -426,6 +426,7 @@ class LinkStats:
                 nodes[id(node)] = counts
         self.nodes = nodes
         self.attached = None
+        self.changes += 1
 
     # -- reading -----------------------------------------------------------
 
@@ -468,6 +469,20 @@ class LinkStats:
         if now is None or to_wall is None:
             now = perf_counter()
             to_wall = wall_time() - now
+        named = self.named
+        if named is None or named[0] is not link._inlets or named[1] is not link._outlets:
+            named = self._name_nodes(link)
+            self.changes += 1  # nodes replaced (also behind nodes_changed's back): not the cached ones
+        cacheable = not self.running and not pending
+        if cacheable:  # read before the counters the snapshot shows: a write meanwhile is seen next time
+            fingerprint = (self.changes, self.run, self.pulled, self.batches, self.handed, name,
+                           next_due is None, link._key, link._interval_seconds)
+            cache = self.cache
+            if cache is not None and cache[0] == fingerprint and now < cache[1] and \
+                    cache[2] == link._counts and cache[3] == link._tags and \
+                    -_SAME_TIME < cache[4] - to_wall < _SAME_TIME and \
+                    (next_due is None or -_SAME_TIME < cache[5] - next_due < _SAME_TIME):
+                return cache[6]
         run = self.run
         running = self.running
         last_error = self.last_error
@@ -475,30 +490,19 @@ class LinkStats:
         if failing_since is None and last_error is not None and self.error_run == run and run and \
                 not running:  # failed outside a planner: since its last error
             failing_since = last_error[3]
-        interval = link._interval_seconds
         warning = self.last_warning
+        health_until = _FOREVER  # when health changes by itself: a warning expires
         if failing_since is not None:
             health = "failing"
-        elif warning is not None and now - warning[1] < max(60.0, 3 * interval):
+        elif warning is not None and now < warning[1] + max(60.0, 3 * link._interval_seconds):
             health = "warning"
+            health_until = warning[1] + max(60.0, 3 * link._interval_seconds)
         else:
             health = "ok" if run else "idle"
-        named = self.named
-        if named is None or named[0] is not link._inlets or named[1] is not link._outlets:
-            named = self._name_nodes(link)
-            self.changes += 1  # nodes replaced (also behind nodes_changed's back): not the cached ones
-        cacheable = not running and not pending
-        if cacheable:
-            fingerprint = (self.changes, run, self.pulled, self.batches, self.handed, health, name,
-                           next_due is None, link._key, interval)
-            cache = self.cache
-            if cache is not None and cache[0] == fingerprint and cache[1] == link._counts and \
-                    cache[2] == link._tags and -_SAME_TIME < cache[3] - to_wall < _SAME_TIME and \
-                    (next_due is None or -_SAME_TIME < cache[4] - next_due < _SAME_TIME):
-                return cache[5]
         snapshot = self._build(link, name, next_due, pending, to_wall, health, failing_since, named)
         if cacheable:
-            self.cache = (fingerprint, link._counts.copy(), link._tags[:], to_wall, next_due, snapshot)
+            self.cache = (fingerprint, health_until, link._counts.copy(), link._tags[:], to_wall, next_due,
+                          snapshot)
         return snapshot
 
     def _build(self, link: Any, name: str, next_due: Optional[float],
@@ -594,6 +598,8 @@ _NOTHING_PENDING = (0, None)
 #: Seconds within which two conversions to Unix time (``to_wall``, a next due time) count as the
 #: same: they are differences of two clock readings taken a moment apart, so they jitter.
 _SAME_TIME = 0.001
+
+_FOREVER = float("inf")
 
 
 def timed_steps(steps: Any, stats: LinkStats) -> Any:

@@ -164,3 +164,33 @@ def test_a_new_link_builds_no_timing_windows_and_no_node_counters(obs):
     assert snapshot["duration_seconds"]["count"] == 1
     assert [(node["calls"], node.get("records_delivered")) for node in snapshot["nodes"]] == \
         [(2, None), (2, 4)]
+
+
+def test_a_warning_that_expires_shows_in_the_next_snapshot(held, monkeypatch):
+    """Health moves from warning back to ok by itself (3 intervals later here): the snapshot follows."""
+    import databay._stats as stats_module
+
+    link, _, _, planner = held
+    planner.force_transfer()
+    link._stats.was_skipped()
+    warned = planner.stats()["links"][0]
+    assert warned["health"] == "warning" and planner.stats()["links"][0] is warned
+    later = 3 * 3600 + 1.0  # both clocks move on: the same offset between them
+    real, real_wall = time.perf_counter, time.time
+    monkeypatch.setattr(stats_module, "perf_counter", lambda: real() + later)
+    monkeypatch.setattr(stats_module, "wall_time", lambda: real_wall() + later)
+    snapshot = planner.stats()
+    assert snapshot["links"][0]["health"] == "ok" and snapshot["planner"]["health"]["ok"] == 1
+
+
+def test_a_wall_clock_step_shows_in_the_next_snapshot(held, monkeypatch):
+    """Times are reported in Unix time: when the system clock is set, cached times follow it."""
+    import databay._stats as stats_module
+
+    link, _, _, planner = held
+    planner.force_transfer()
+    before = planner.stats()["links"][0]
+    real_wall = time.time
+    monkeypatch.setattr(stats_module, "wall_time", lambda: real_wall() + 5.0)
+    after = planner.stats()["links"][0]
+    assert after["last_success_at"] == pytest.approx(before["last_success_at"] + 5.0, abs=0.002)
