@@ -6,6 +6,7 @@ taken under one lock:
 
 * ``queue(link)`` claims an idle link for a transfer; a link whose transfer
   is queued or running is not claimed again (the caller skips that slot).
+  ``queue_many(links)`` does it for every link due at one instant, under one lock.
 * ``begin(link, ticket)`` turns the claim into a running transfer, unless the
   gate closed, the link was removed or the claim was dropped meanwhile.
 * ``end(link)`` makes the link idle again.
@@ -121,6 +122,32 @@ class TransferGate:
             if self._counting:
                 self._clock.hold()
             return self._tickets
+
+    def queue_many(self, links: Iterable[Any]) -> List[int]:
+        """:meth:`queue` for each of ``links`` under one lock: a ticket > 0 where claimed,
+        0 where closed or absent, -1 where busy (its previous transfer is queued or running)."""
+        tickets: List[int] = []
+        append = tickets.append
+        with self._lock:
+            entries, is_open, counting = self._entries, self._open, self._counting
+            number = self._tickets
+            for link in links:
+                entry = entries.get(link)
+                if entry is None:
+                    append(0)
+                elif entry.state != IDLE:
+                    append(-1)
+                elif not is_open or entry.ticket < 0:
+                    append(0)
+                else:
+                    number += 1
+                    entry.state = QUEUED
+                    entry.ticket = number
+                    if counting:
+                        self._clock.hold()
+                    append(number)
+            self._tickets = number
+        return tickets
 
     def is_busy(self, link: Any) -> bool:
         entry = self._entries.get(link)

@@ -23,7 +23,7 @@ from ._worker_pool import WorkerPool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Union
+    from typing import Any, Dict, List, Optional, Tuple, Union
 
     from ..link import Link
 
@@ -192,33 +192,43 @@ class SchedulePlanner(BasePlanner):
             slot.append(job)
 
     def _dispatch(self, now: float) -> Optional[float]:
-        """Hand every job due by ``now`` to the pool and enter its next due time.
+        """Hand every job due by ``now`` to the pool, then enter each job's next due time.
 
-        Returns the earliest due time left (None: nothing scheduled).
+        The due links are claimed in the gate under one lock and handed to the
+        pool before anything else is done, so a worker wakes while the rest is
+        computed; a link whose previous transfer is still queued or running is
+        skipped. Returns the earliest due time left (None: nothing scheduled).
         """
-        tasks = []
-        gate, run = self._gate, self._run_queued
         with self._lock:
             heap, slots = self._heap, self._slots
+            if not heap or heap[0] > now:
+                return heap[0] if heap else None
+            due_jobs: List[Tuple[float, _Job]] = []  # in dispatch order
             while heap and heap[0] <= now:
                 due = heapq.heappop(heap)
-                for job in slots.pop(due):
-                    if job.cancelled:
-                        continue
-                    link = job.link
-                    ticket = gate.queue(link)
-                    if ticket:
-                        tasks.append((run, (link, ticket, now - due)))
-                    elif gate.is_busy(link):
-                        self._skipped(link)
-                    timeline = job.timeline
-                    if now > due and timeline.next_due(due) <= now:
-                        self._missed(link, timeline, due, now)
-                    self._enter(job, timeline.next_due(now))  # after now: missed slots coalesce
-            deadline = heap[0] if heap else None
-        if tasks and self._pool is not None:
-            self._pool.submit_many(tasks)
-        return deadline
+                due_jobs.extend((due, job) for job in slots.pop(due) if not job.cancelled)
+            tickets = self._gate.queue_many([job.link for _, job in due_jobs])
+            run = self._run_queued
+            tasks = [(run, (job.link, ticket, now - due))
+                     for (due, job), ticket in zip(due_jobs, tickets) if ticket > 0]
+            if tasks and self._pool is not None:
+                self._pool.submit_many(tasks)
+            for (due, job), ticket in zip(due_jobs, tickets):
+                if ticket < 0:
+                    self._skipped(job.link)
+                timeline = job.timeline
+                following = timeline.next_due(due)
+                if following <= now:  # slots passed while late: they coalesce into this run
+                    self._missed(job.link, timeline, due, now)
+                    following = timeline.next_due(now)
+                job.due = following  # self._enter(job, following), inlined: once per transfer
+                slot = slots.get(following)
+                if slot is None:
+                    slots[following] = [job]
+                    heapq.heappush(heap, following)
+                else:
+                    slot.append(job)
+            return heap[0] if heap else None
 
     def _missed(self, link: Link, timeline: Any, due: float, now: float) -> None:
         """``link`` was dispatched late enough to miss slots; they coalesce into this one run."""
