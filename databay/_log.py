@@ -69,12 +69,14 @@ class RepeatLimiter:
         self._seen: Dict[Hashable, list] = {}
 
     def log(self, key: Hashable, level: int, subject: str, subject_args: tuple = (),
-            detail: str = "", detail_args: tuple = (), exc_info: Any = None) -> bool:
+            detail: str = "", detail_args: tuple = (), exc_info: Any = None, times: int = 1) -> bool:
         """Log ``subject % subject_args`` then ``detail % detail_args`` (in full the first time), or count it.
 
         ``subject`` says who did what (``"Outlet %r of %r failed"``), ``detail``
         the particulars of this occurrence (``"during update %s: %r"``); both
         are %-style formats, formatted only if a handler emits the line.
+        ``times``: how many occurrences this call stands for (a caller that saw
+        many at once logs them with one call); beyond the first they count as repeats.
         Returns whether a line was written.
         """
         now = self._clock()
@@ -83,7 +85,7 @@ class RepeatLimiter:
             entry = self._seen.get(key)
             if entry is not None and now - entry[1] < self.period:  # a repeat: count it
                 entry[1], entry[5] = now, (detail, detail_args)
-                entry[2] += 1
+                entry[2] += times
                 if now - entry[0] < self.period:
                     return False
                 summary: Optional[tuple] = (entry[3], entry[4], entry[2], now - entry[0], entry[5])
@@ -91,7 +93,8 @@ class RepeatLimiter:
             else:  # new, or quiet for a whole period: log in full
                 if entry is not None and entry[2]:
                     summaries.append((entry[3], entry[4], entry[2], entry[1] - entry[0], entry[5]))
-                self._seen[key] = [now, now, 0, level, (subject, subject_args), (detail, detail_args)]
+                self._seen[key] = [now, now, times - 1, level, (subject, subject_args),
+                                   (detail, detail_args)]
                 if len(self._seen) > self._max_keys:
                     summaries.extend(self._forget_stale())
                 summary = None

@@ -213,13 +213,14 @@ class SchedulePlanner(BasePlanner):
                      for (due, job), ticket in zip(due_jobs, tickets) if ticket > 0]
             if tasks and self._pool is not None:
                 self._pool.submit_many(tasks)
+            late: List[Tuple[Link, Any, float]] = []  # jobs that missed slots: (link, timeline, due)
             for (due, job), ticket in zip(due_jobs, tickets):
                 if ticket < 0:
                     self._skipped(job.link)
                 timeline = job.timeline
                 following = timeline.next_due(due)
                 if following <= now:  # slots passed while late: they coalesce into this run
-                    self._missed(job.link, timeline, due, now)
+                    late.append((job.link, timeline, due))
                     following = timeline.next_due(now)
                 job.due = following  # self._enter(job, following), inlined: once per transfer
                 slot = slots.get(following)
@@ -228,16 +229,25 @@ class SchedulePlanner(BasePlanner):
                     heapq.heappush(heap, following)
                 else:
                     slot.append(job)
-            return heap[0] if heap else None
+            deadline = heap[0] if heap else None
+        if late:
+            self._missed(late, now)
+        return deadline
 
-    def _missed(self, link: Link, timeline: Any, due: float, now: float) -> None:
-        """``link`` was dispatched late enough to miss slots; they coalesce into this one run."""
-        counter = getattr(timeline, "slots_between", None)
-        missed = counter(due, now) if counter is not None else 1
-        link._stats.was_missed(missed)
-        self._repeats.log("missed", INFO, "A link was late and ran once for its missed slots "
-                          "(misfires coalesce):", (), "%r missed %d slot(s)",
-                          (link, missed))
+    def _missed(self, late: List[Tuple[Link, Any, float]], now: float) -> None:
+        """Links dispatched at ``now`` that were due at ``due`` and missed slots since: each
+        ran once for them (misfires coalesce). Counted per link; logged with one call."""
+        counts = []
+        for link, timeline, due in late:
+            counter = getattr(timeline, "slots_between", None)
+            missed = counter(due, now) if counter is not None else 1
+            link._stats.was_missed(missed)
+            counts.append(missed)
+        subject = "A link was late and ran once for its missed slots (misfires coalesce):"
+        self._repeats.log("missed", INFO, subject, (), "%r missed %d slot(s)", (late[0][0], counts[0]))
+        if len(late) > 1:  # the others count as repeats; the summary names the latest
+            self._repeats.log("missed", INFO, subject, (), "%r missed %d slot(s)",
+                              (late[-1][0], counts[-1]), times=len(late) - 1)
 
     def __repr__(self) -> str:
         return "SchedulePlanner(threads:%s, links:%d)" % (self._threads, len(self._links))

@@ -64,6 +64,18 @@ def test_flush_summarises_pending_repeats_at_shutdown_and_only_once():
     assert len(logger.lines) == 3
 
 
+def test_one_call_can_stand_for_many_occurrences_and_they_all_count():
+    """``times=n`` (a planner logging a whole batch of late links at once) counts n occurrences:
+    the first of a new key in full, the rest as repeats; a repeat call adds all n."""
+    limiter, clock, logger = _limiter()
+    assert limiter.log("k", logging.INFO, "Late:", (), "%s", ("a",), times=3)
+    clock.now += 1
+    assert not limiter.log("k", logging.INFO, "Late:", (), "%s", ("b",), times=5)
+    limiter.flush()
+    assert [line for _, line, _ in logger.lines] == [
+        "Late: a", "Late: 7 more times in the last 1 s (latest: b)"]
+
+
 def test_a_key_quiet_for_a_whole_period_is_logged_in_full_again():
     limiter, clock, logger = _limiter(period=10)
     limiter.log("k", logging.ERROR, "A failed", (), "1", (), exc_info=KeyError())

@@ -118,6 +118,30 @@ def test_misfires_coalesce_into_one_run(step_clock, running, caplog):
     assert inlet.times == [1000.0, 1045.0, 1050.0, 1060.0]
 
 
+def test_links_stalled_together_each_count_their_misses_and_the_log_counts_every_link(
+        step_clock, running, caplog):
+    """Three links stalled together: each counts its own missed slots; the planner logs the
+    first in full and the other two as repeats (summarised at shutdown), not as one event."""
+    inlets = [ClockInlet(step_clock) for _ in range(3)]
+    links = [Link(inlet, Sink(), interval, tags="stalled%d" % number)
+             for number, (inlet, interval) in enumerate(zip(inlets, (10, 10, 5)))]
+    planner = SchedulePlanner(links, clock=step_clock)
+    running(planner)
+    step_clock.settle()
+    with caplog.at_level(logging.INFO, logger="databay"):
+        step_clock.set(1045)  # due 1010 (10 s), 1005 (5 s): they miss 1020-1040 and 1010-1045
+        step_clock.settle()
+        assert [link.stats()["transfers"]["missed"] for link in links] == [3, 3, 8]
+        planner.shutdown()
+    missed = [record.getMessage() for record in caplog.records if "missed" in record.getMessage()]
+    assert missed[0] == ("A link was late and ran once for its missed slots (misfires coalesce): "
+                         "%r missed 8 slot(s)" % (links[2],))  # the earliest due comes first
+    assert len(missed) == 2, missed  # the summary at shutdown: the repeats, the latest named
+    assert missed[1].startswith("A link was late and ran once for its missed slots (misfires "
+                                "coalesce): 2 more times in the last ")
+    assert missed[1].endswith("(latest: %r missed 3 slot(s))" % (links[1],))
+
+
 def test_a_busy_link_skips_its_slot_and_says_which(step_clock, running, caplog):
     """A transfer still running at its next slot makes that slot skip, logged with the link."""
     release = threading.Event()
