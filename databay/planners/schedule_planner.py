@@ -195,9 +195,10 @@ class SchedulePlanner(BasePlanner):
         """Hand every job due by ``now`` to the pool, then enter each job's next due time.
 
         The due links are claimed in the gate under one lock and handed to the
-        pool before anything else is done, so a worker wakes while the rest is
-        computed; a link whose previous transfer is still queued or running is
-        skipped. Returns the earliest due time left (None: nothing scheduled).
+        pool (outside the planner's lock) before anything else is done, so a
+        worker wakes while the rest is computed; a link whose previous transfer
+        is still queued or running is skipped. Returns the earliest due time
+        left (None: nothing scheduled).
         """
         with self._lock:
             heap, slots = self._heap, self._slots
@@ -211,8 +212,9 @@ class SchedulePlanner(BasePlanner):
             run = self._run_queued
             tasks = [(run, (job.link, ticket, now - due))
                      for (due, job), ticket in zip(due_jobs, tickets) if ticket > 0]
-            if tasks and self._pool is not None:
-                self._pool.submit_many(tasks)
+        if tasks and self._pool is not None:  # a removed link's task is dropped by the gate
+            self._pool.submit_many(tasks)
+        with self._lock:  # a job cancelled meanwhile is entered too, and skipped when reached
             late: List[Tuple[Link, Any, float]] = []  # jobs that missed slots: (link, timeline, due)
             for (due, job), ticket in zip(due_jobs, tickets):
                 if ticket < 0:
