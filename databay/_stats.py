@@ -181,7 +181,7 @@ class LinkStats:
         self.link = link
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
         self.clock: Callable[[], float] = monotonic  # the holding planner's clock.now (retry queues)
-        self.nodes: Optional[Dict[int, NodeStats]] = None  # id(node) -> stats, made as needed
+        self.nodes: Dict[int, NodeStats] = {}  # id(node) -> stats, made as needed (see counts_of)
         self.attached: Optional[Tuple[Tuple[Any, ...], Tuple[Any, ...]]] = None  # see nodes_changed
         self.named: Any = None  # (inlets, outlets, inlet pairs, outlet pairs): see _name_nodes
 
@@ -238,21 +238,17 @@ class LinkStats:
         """``node``'s counters, or None if this link does not count it (an ``id`` alone could
         belong to a detached node's successor)."""
         nodes = self.nodes
-        if nodes is not None:
-            counts = nodes.get(id(node))
-            if counts is not None and counts.node is node:
-                return counts
+        counts = nodes.get(id(node))
+        if counts is not None and counts.node is node:
+            return counts
         attached = self.attached
         if attached is None:
             return None
         for role, group in (("inlet", attached[0]), ("outlet", attached[1])):
             for member in group:
                 if member is node:  # attached before anything was counted: every base is zero
-                    counts = NodeStats(node, role, 0, 0, 0)
-                    if nodes is None:
-                        nodes = self.nodes = {}
-                    nodes[id(node)] = counts
-                    return counts
+                    # setdefault: a snapshot on another thread may make them at the same moment
+                    return nodes.setdefault(id(node), NodeStats(node, role, 0, 0, 0))
         return None
 
     def timer(self, node: Any, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -583,8 +579,6 @@ class LinkStats:
             counts = self.counts_of(node)
             if counts is None:  # attached behind our back
                 counts = NodeStats(node, _role(link, node), self.run, self.batches, self.handed)
-                if self.nodes is None:
-                    self.nodes = {}
                 self.nodes[id(node)] = counts
             attached.append(counts)
         pairs = list(zip(attached, unique_names(_label(counts.node) for counts in attached)))

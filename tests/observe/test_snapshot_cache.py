@@ -153,7 +153,7 @@ def test_a_new_link_builds_no_timing_windows_and_no_node_counters(obs):
     inlet, outlet = obs.CountInlet(size=2), obs.KeepOutlet()
     link = Link(inlet, outlet, interval=3600)
     stats = link._stats
-    assert stats.nodes is None and stats.timing is LinkStats(link).timing  # the shared, empty one
+    assert stats.nodes == {} and stats.timing is LinkStats(link).timing  # the shared, empty one
     before = stats.timing
     link.transfer()
     assert stats.timing is before  # a direct transfer times nothing
