@@ -192,12 +192,12 @@ class SchedulePlanner(BasePlanner):
             slot.append(job)
 
     def _dispatch(self, now: float) -> Optional[float]:
-        """Hand every job due by ``now`` to the pool, then enter each job's next due time.
+        """Hand every job due by ``now`` to the pool, with its next due time entered first.
 
-        The due links are claimed in the gate under one lock and handed to the
-        pool (outside the planner's lock) before anything else is done, so a
-        worker wakes while the rest is computed; a link whose previous transfer
-        is still queued or running is skipped. Returns the earliest due time
+        The due links are claimed in the gate under one lock; a link whose
+        previous transfer is still queued or running is skipped. Each job's next
+        due time is entered before its transfer is handed off, so ``link.job.due``
+        is the next slot while that transfer runs. Returns the earliest due time
         left (None: nothing scheduled).
         """
         with self._lock:
@@ -209,20 +209,18 @@ class SchedulePlanner(BasePlanner):
                 due = heapq.heappop(heap)
                 due_jobs.extend((due, job) for job in slots.pop(due) if not job.cancelled)
             tickets = self._gate.queue_many([job.link for _, job in due_jobs])
-            run = self._run_queued
-            tasks = [(run, (job.link, ticket, now - due))
-                     for (due, job), ticket in zip(due_jobs, tickets) if ticket > 0]
-        if tasks and self._pool is not None:  # a removed link's task is dropped by the gate
-            self._pool.submit_many(tasks)
-        with self._lock:  # a job cancelled meanwhile is entered too, and skipped when reached
+            tasks, run = [], self._run_queued
             late: List[Tuple[Link, Any, float]] = []  # jobs that missed slots: (link, timeline, due)
             for (due, job), ticket in zip(due_jobs, tickets):
-                if ticket < 0:
-                    self._skipped(job.link)
+                link = job.link
+                if ticket > 0:
+                    tasks.append((run, (link, ticket, now - due)))
+                elif ticket < 0:
+                    self._skipped(link)
                 timeline = job.timeline
                 following = timeline.next_due(due)
                 if following <= now:  # slots passed while late: they coalesce into this run
-                    late.append((job.link, timeline, due))
+                    late.append((link, timeline, due))
                     following = timeline.next_due(now)
                 job.due = following  # self._enter(job, following), inlined: once per transfer
                 slot = slots.get(following)
@@ -232,6 +230,8 @@ class SchedulePlanner(BasePlanner):
                 else:
                     slot.append(job)
             deadline = heap[0] if heap else None
+        if tasks and self._pool is not None:  # a removed link's task is dropped by the gate
+            self._pool.submit_many(tasks)
         if late:
             self._missed(late, now)
         return deadline

@@ -86,6 +86,33 @@ def test_the_grid_is_exact_and_drift_free(step_clock, running):
     assert inlet.times == [1000.0 + 10 * k for k in range(11)]
 
 
+def test_a_running_transfer_sees_its_links_next_due_time(step_clock, running):
+    """``link.job.due`` is already the next slot when a transfer's pull runs (a shard's inlet
+    derives its slot from it), for every one of many links due at the same instant.
+
+    Catches: handing transfers to the pool before their next due times are entered (a race:
+    it fails when a worker overtakes the loop, on some runs, not all).
+    """
+    seen = []
+
+    class DueInlet(Inlet):
+        link = None
+
+        def pull(self, update):
+            seen.append((step_clock.now(), self.link.job.due))
+            return 1
+
+    links = []
+    for _ in range(300):
+        inlet = DueInlet()
+        inlet.link = Link(inlet, Sink(), 10)
+        links.append(inlet.link)
+    running(SchedulePlanner(links, clock=step_clock))
+    step_clock.advance_to(1030)
+    assert len(seen) == 4 * 300
+    assert all(due == now + 10 for now, due in seen), sorted(set(seen))[:5]
+
+
 def test_hours_of_schedule_run_in_virtual_time(step_clock, running):
     """Two links at 1 s and 7 s over two virtual hours: every slot runs once, none early."""
     fast, slow = ClockInlet(step_clock), ClockInlet(step_clock)
