@@ -134,6 +134,8 @@ class LoopRunner:
         transfer) the loop is closed as soon as ``run`` returns, instead of
         waiting for it, which would deadlock.
         """
+        if self._loop is None and not self._lock.locked():
+            return  # no loop and no run() making one: nothing to close (a link without async nodes)
         if not self._lock.acquire(blocking=False):
             self._close_pending = True
             return

@@ -467,14 +467,28 @@ class Link:
             import time
 
             deadline = time.monotonic() + check_timeout("timeout", timeout)
-        delivery = self._delivery
-        queued = delivery is not None and (delivery.replay_pending or
-                                           any(q.entries for q in delivery.live_queues()))
-        if not (queued or any(holds_records(p) for p in self.processors) or
-                any(holds_records(p) for outlet in self._outlets for p in outlet.processors)):
+        if not self._holds_records():
             return False
         self._run(flush=True, deadline=deadline)
         return True
+
+    def _holds_records(self) -> bool:
+        """Whether a retry queue, a journal to replay or a Buffer holds records for this link.
+
+        Plain loops: a planner asks this of every link at shutdown.
+        """
+        delivery = self._delivery
+        if delivery is not None and (delivery.replay_pending or
+                                     any(q.entries for q in delivery.live_queues())):
+            return True
+        for processor in self.processors:
+            if holds_records(processor):
+                return True
+        for outlet in self._outlets:
+            for processor in outlet.processors:
+                if holds_records(processor):
+                    return True
+        return False
 
     @property
     def retry_due(self) -> Optional[float]:
@@ -583,7 +597,8 @@ class Link:
                 self._delivery.stop()
         finally:
             try:
-                error = self._release_nodes()
+                if self._acquired:
+                    error = self._release_nodes()
             finally:
                 self._loop_runner.close()
                 if self._repeat_limiter is not None:

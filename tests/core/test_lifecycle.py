@@ -203,3 +203,44 @@ def test_nodes_added_to_a_started_link_are_started_first(nodes):
     later = nodes.ValueInlet(4)
     link.add_inlets(later)
     assert not later.active
+
+
+@pytest.mark.parametrize("call", ["try_start", "try_shutdown", "_acquire", "_release", "active"])
+def test_lifecycle_calls_on_a_node_that_skipped_super_init_name_the_fix(call):
+    """Each lifecycle entry point (checked only when the node's lock is missing) still raises
+    ImplementationError naming the class, not an AttributeError."""
+    from databay.errors import ImplementationError
+
+    class Forgetful(Inlet):
+        def __init__(self):
+            pass
+
+        def pull(self, update):
+            return 1
+
+    with pytest.raises(ImplementationError, match=r"Forgetful.__init__ did not call super"):
+        attribute = getattr(Forgetful(), call)
+        if callable(attribute):
+            attribute()
+
+
+def test_a_failing_on_start_or_on_shutdown_releases_the_node_lock():
+    """After on_start/on_shutdown raised, another thread can still start and stop the node."""
+    inlet = CountingInlet(fail_start=True, fail_shutdown=True)
+    with pytest.raises(RuntimeError):
+        inlet._acquire()
+    inlet.fail_start = False
+    inlet._acquire()
+    with pytest.raises(RuntimeError):
+        inlet._release()
+
+    def elsewhere():
+        inlet._acquire()
+        inlet.fail_shutdown = False
+        inlet._release()
+
+    worker = threading.Thread(target=elsewhere, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert (inlet.starts, inlet.shutdowns, inlet.active) == (3, 2, False)
