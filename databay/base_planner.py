@@ -13,10 +13,7 @@ databay 0.3.0 (planners written for it keep working):
 
 Optional: ``_run_immediate_transfers(links)`` (default: each link once, in
 ``start()``'s thread) and ``_planner_stopped()`` (after the last transfer).
-``_run_transfer`` decides through the transfer gate (``planners/_gate.py``)
-whether a transfer may start. The parts live in ``planners/``: the link
-registry (``_registry.py``), the start/shutdown state machine (``_run.py``),
-the teardown (``_teardown.py``); see docs/design.md.
+The parts live in ``planners/`` (see docs/design.md).
 """
 
 from __future__ import annotations
@@ -27,7 +24,6 @@ from abc import ABC, abstractmethod
 
 from ._log import RepeatLimiter, get_logger
 from ._observe import Observable, PlannerObservability
-from ._validation import check_bool, to_seconds
 from .link import Link
 
 TYPE_CHECKING = False
@@ -59,35 +55,28 @@ class BasePlanner(Observable, ABC):
         clock: the clock protocol object (``databay.planners.clock``); None: real time.
     """
 
-    _state: str  # IDLE, STARTING, RUNNING or STOPPING: see planners/_run.py, which sets it
+    # Set by planners/_run.py (init_state), which runs the state machine.
+    immediate_transfer: bool
+    shutdown_at_exit: bool
+    handle_signals: bool
+    _state: str  # IDLE, STARTING, RUNNING or STOPPING
     _start_thread: Optional[threading.Thread]
+    _links: Dict[Link, None]  # the registry: ordered, O(1) add and remove
+    _lock: threading.RLock
+    _gate: Any  # planners/_gate.py: TransferGate
+    _clock: Any
+    _repeats: RepeatLimiter
+    _observe: PlannerObservability
+    left_behind: List[Link]  # links whose transfer the last shutdown did not await
 
     def __init__(self, links: Union[Link, List[Link], None] = None, ignore_exceptions: bool = False,
                  immediate_transfer: bool = True, shutdown_at_exit: bool = False, *,
                  handle_signals: bool = True, timeout: Optional[float] = None,
                  clock: Any = None) -> None:
-        self._ignore_exceptions = check_bool("ignore_exceptions", ignore_exceptions)
-        self.immediate_transfer = check_bool("immediate_transfer", immediate_transfer)
-        self.shutdown_at_exit = check_bool("shutdown_at_exit", shutdown_at_exit)
-        self.handle_signals = check_bool("handle_signals", handle_signals)
-        self._timeout = to_seconds("timeout", timeout, allow_none=True)
-        from .planners._gate import TransferGate  # here: databay.planners imports this module
-        from .planners.clock import _check_clock
+        from .planners._run import init_state  # here: databay.planners imports this module
 
-        self._clock = _check_clock("clock", clock)
-        self._gate = TransferGate(self._clock)
-        self._links: Dict[Link, None] = {}  # ordered, O(1) add and remove
-        self._lock = threading.RLock()  # guards the state below and the registry
-        from .planners._run import init_state
-
-        init_state(self)  # IDLE, and the fields of the start/shutdown state machine
-        self.left_behind: List[Link] = []  # links whose transfer the last shutdown did not await
-        self._repeats = RepeatLimiter(_LOGGER)  # skip and misfire messages: once, then summaries
-        self._observe = PlannerObservability(self)  # stats, events, status server
-        if shutdown_at_exit:
-            from .planners._at_exit import shutdown_at_exit_weakly
-
-            shutdown_at_exit_weakly(self)
+        init_state(self, ignore_exceptions, immediate_transfer, shutdown_at_exit, handle_signals,
+                   timeout, clock)  # checked; the clock, gate and registry; the state: IDLE
         if links is not None:
             self.add_links(links)
 
@@ -102,14 +91,12 @@ class BasePlanner(Observable, ABC):
         return self._state == RUNNING
 
     def add_links(self, links: Union[Link, List[Link]]) -> None:
-        """Add and schedule links; works while running, from any thread.
-
-        While running, a link's nodes are started here first; if that raises,
-        the link is not added. A Link belongs to at most one planner.
+        """Add and schedule links; works while running, from any thread. While running, a
+        link's nodes are started here first; if that raises, the link is not added.
 
         Raises:
             TypeError: an item is not a Link.
-            ValueError: a link is in a planner already, or given twice.
+            ValueError: a link is in a planner already (a Link is in one at most), or given twice.
         """
         from .planners._registry import add_links
 
@@ -118,9 +105,9 @@ class BasePlanner(Observable, ABC):
     def remove_links(self, links: Union[Link, List[Link]]) -> None:
         """Unschedule and remove links; works while running, from any thread or transfer.
 
-        While running, the link's transfer in progress finishes first (when
-        called from inside it: as it ends), then its Buffers are flushed and its
-        nodes released. A queued transfer of a removed link never runs.
+        While running, the link's transfer in progress finishes first (from inside it:
+        as it ends), then its Buffers are flushed and its nodes released. A queued
+        transfer of a removed link never runs.
 
         Raises:
             MissingLinkError: a link is not in this planner (nothing is removed).
@@ -250,11 +237,9 @@ class BasePlanner(Observable, ABC):
             self._on_exception(error, link)
         except BaseException as error:  # SystemExit & co.: stop, whatever ignore_exceptions says
             link._stats.ended(start, error)
-            from .planners._run import record_error
+            from .planners._run import stop_on
 
-            _LOGGER.error("%r escaped a transfer of %r; shutting down", error, link)
-            record_error(self, error)
-            self.shutdown(wait=False)
+            stop_on(self, error, "%r escaped a transfer of %r; shutting down", error, link)
         finally:
             _RUNNING_TRANSFERS.reset(token)
             deferred = self._gate.end(link)
@@ -266,32 +251,22 @@ class BasePlanner(Observable, ABC):
         """A due transfer of ``link`` did not start: its previous one is still queued or running."""
         link._stats.was_skipped()
         # One key for the planner: a thousand busy links give one line and a summary a minute.
-        self._repeats.log("skipped", WARNING, "Skipped a transfer: the previous one of that link is "
-                          "still running", (), "(%r)", (link,))
+        self._repeats.log("skipped", WARNING, "Skipped a transfer: the previous one of that link "
+                          "is still running", (), "(%r)", (link,))
 
     def _on_exception(self, error: BaseException, link: Optional[Link] = None) -> None:
         """An exception escaped ``link``'s transfer: log it; without ``ignore_exceptions``, stop."""
-        if self._ignore_exceptions:
-            if link is None or not link._log_raised(error):  # a node's: one traceback, then summaries
-                self._repeats.log(("failed", id(link), type(error), str(error)), ERROR,
-                                  "Transfer of %r failed", (link,), ": %r", (error,), exc_info=error)
-            return
-        # No traceback here: start() re-raises this very exception.
-        from .planners._run import record_error
+        from .planners._run import transfer_failed
 
-        _LOGGER.error("Transfer of %r failed: %r; shutting down (start() raises it)", link, error)
-        record_error(self, error)
-        self.shutdown(wait=False)
+        transfer_failed(self, error, link)
 
     # -- internals (the parts: planners/_registry.py, _run.py, _teardown.py) ---
 
     def _set_from_any_context(self, event: threading.Event) -> None:
-        """``event.set()``, safe from a signal handler on the thread blocked in ``start()``
-        (which may hold the Event's lock when the handler runs)."""
-        if threading.current_thread() is self._start_thread:
-            threading.Thread(target=event.set, name="databay-wake", daemon=True).start()
-        else:
-            event.set()
+        """``event.set()``, also from a signal handler on the thread blocked in ``start()``."""
+        from .planners._run import set_from_any_context
+
+        set_from_any_context(self, event)
 
     def _links_running_here(self) -> List[Link]:
         return [link for planner, link in _RUNNING_TRANSFERS.get() if planner is self]

@@ -30,10 +30,27 @@ if TYPE_CHECKING:
 _LOGGER = get_logger("databay.BasePlanner")
 
 
-def init_state(planner: Any) -> None:
-    """The state machine's fields on a new planner: IDLE, never started."""
+def init_state(planner: Any, ignore_exceptions: bool, immediate_transfer: bool,
+               shutdown_at_exit: bool, handle_signals: bool, timeout: Optional[float],
+               clock: Any) -> None:
+    """``BasePlanner.__init__``: check the arguments, then give the planner its clock and
+    transfer gate, an empty link registry and the state machine's fields (IDLE, never started)."""
+    from .._log import RepeatLimiter
+    from .._observe import PlannerObservability
+    from .._validation import check_bool, to_seconds
     from ..base_planner import IDLE
+    from ._gate import TransferGate
+    from .clock import _check_clock
 
+    planner._ignore_exceptions = check_bool("ignore_exceptions", ignore_exceptions)
+    planner.immediate_transfer = check_bool("immediate_transfer", immediate_transfer)
+    planner.shutdown_at_exit = check_bool("shutdown_at_exit", shutdown_at_exit)
+    planner.handle_signals = check_bool("handle_signals", handle_signals)
+    planner._timeout = to_seconds("timeout", timeout, allow_none=True)
+    planner._clock = _check_clock("clock", clock)
+    planner._gate = TransferGate(planner._clock)
+    planner._links = {}  # ordered, O(1) add and remove
+    planner._lock = threading.RLock()  # guards the state below and the registry
     planner._state = IDLE
     planner._added = threading.Condition(planner._lock)  # an add_links() starting nodes ended
     planner._adding = 0  # add_links() calls starting nodes: teardown waits for them
@@ -46,6 +63,13 @@ def init_state(planner: Any) -> None:
     planner._teardown_lock = threading.Lock()
     planner._deadline = None  # real time by which shutdown gives up waiting
     planner._hurry = False  # a second signal: stop waiting for slow transfers
+    planner.left_behind = []  # links whose transfer the last shutdown did not await
+    planner._repeats = RepeatLimiter(_LOGGER)  # skip and misfire messages: once, then summaries
+    planner._observe = PlannerObservability(planner)  # stats, events, status server
+    if planner.shutdown_at_exit:
+        from ._at_exit import shutdown_at_exit_weakly
+
+        shutdown_at_exit_weakly(planner)
 
 
 def start(planner: Any) -> None:
@@ -210,12 +234,41 @@ def start_link(planner: Any, link: Any) -> None:
         _LOGGER.error("on_start failed for %r: %r", link, error, exc_info=error)
 
 
+def set_from_any_context(planner: Any, event: threading.Event) -> None:
+    """``event.set()``, safe from a signal handler on the thread blocked in ``start()``, which
+    may hold the Event's lock when the handler runs: then another thread sets it."""
+    if threading.current_thread() is planner._start_thread:
+        threading.Thread(target=event.set, name="databay-wake", daemon=True).start()
+    else:
+        event.set()
+
+
 def take_error(planner: Any) -> Optional[BaseException]:
     """The error that stopped the last run, cleared: what a blocking ``start()`` raises, and
     what a caller of a planner whose ``start()`` does not block asks for after ``shutdown()``."""
     with planner._lock:
         error, planner._error = planner._error, None
     return error
+
+
+def transfer_failed(planner: Any, error: BaseException, link: Any) -> None:
+    """``BasePlanner._on_exception``: log ``error``; without ``ignore_exceptions``, stop on it."""
+    if planner._ignore_exceptions:
+        if link is None or not link._log_raised(error):  # a node's: one traceback, then summaries
+            planner._repeats.log(("failed", id(link), type(error), str(error)), 40,  # ERROR
+                                 "Transfer of %r failed", (link,), ": %r", (error,), exc_info=error)
+        return
+    # No traceback here: start() re-raises this very exception.
+    stop_on(planner, error, "Transfer of %r failed: %r; shutting down (start() raises it)",
+            link, error)
+
+
+def stop_on(planner: Any, error: BaseException, message: str, *args: Any) -> None:
+    """A transfer raised ``error`` and the planner stops on it: log ``message``, keep the error
+    for ``start()`` to raise, and shut down without waiting (this may be inside the transfer)."""
+    _LOGGER.error(message, *args)
+    record_error(planner, error)
+    planner.shutdown(wait=False)
 
 
 def record_error(planner: Any, error: BaseException) -> None:
