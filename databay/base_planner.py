@@ -13,32 +13,30 @@ databay 0.3.0 (planners written for it keep working):
 
 Optional: ``_run_immediate_transfers(links)`` (default: each link once, in
 ``start()``'s thread) and ``_planner_stopped()`` (after the last transfer).
-The parts live in ``planners/`` (see docs/design.md).
+A scheduler runs a due link with ``self._run_transfer(link)``
+(``planners/_transfers.py``). The other parts live in ``planners/`` too: see
+docs/design.md.
 """
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from abc import ABC, abstractmethod
 
-from ._log import RepeatLimiter, get_logger
+from ._log import RepeatLimiter
 from ._observe import Observable, PlannerObservability
 from .link import Link
+from .planners._transfers import TransferRunner
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Union
 
-_LOGGER = get_logger("databay.BasePlanner")
 IDLE, STARTING, RUNNING, STOPPING = "idle", "starting", "running", "stopping"
-# (planner, link) pairs whose transfer the current context runs (copied onto the threads and
-# tasks of that transfer), so shutdown()/remove_links() from inside a transfer never wait for it.
-_RUNNING_TRANSFERS: contextvars.ContextVar = contextvars.ContextVar("databay_transfers", default=())
 INFO, WARNING, ERROR = 20, 30, 40  # logging's levels, without importing logging
 
 
-class BasePlanner(Observable, ABC):
+class BasePlanner(TransferRunner, Observable, ABC):
     """Holds links and runs their lifecycle; subclass it to schedule transfers.
 
     Args:
@@ -73,7 +71,7 @@ class BasePlanner(Observable, ABC):
                  immediate_transfer: bool = True, shutdown_at_exit: bool = False, *,
                  handle_signals: bool = True, timeout: Optional[float] = None,
                  clock: Any = None) -> None:
-        from .planners._run import init_state  # here: databay.planners imports this module
+        from .planners._run import init_state
 
         init_state(self, ignore_exceptions, immediate_transfer, shutdown_at_exit, handle_signals,
                    timeout, clock)  # checked; the clock, gate and registry; the state: IDLE
@@ -208,58 +206,6 @@ class BasePlanner(Observable, ABC):
                 if link.immediate_transfer and self._state == STARTING:
                     self._run_transfer(link)
 
-    def _run_transfer(self, link: Link, lateness: Optional[float] = None) -> bool:
-        """Run one transfer of ``link`` now unless it is busy or shutdown began; whether it ran.
-
-        ``lateness``: how late a scheduled transfer starts, in seconds (for stats).
-        """
-        ticket = self._gate.queue(link)
-        if not ticket:
-            if self._gate.is_busy(link):
-                self._skipped(link)
-            return False
-        return self._run_queued(link, ticket, lateness)
-
-    def _run_queued(self, link: Link, ticket: int, lateness: Optional[float] = None) -> bool:
-        """Run the transfer ``ticket`` claimed (see ``TransferGate.queue``), if still allowed.
-
-        The one place a transfer starts, ends or fails (events and counters hang off it).
-        """
-        if not self._gate.begin(link, ticket):
-            return False
-        token = _RUNNING_TRANSFERS.set(_RUNNING_TRANSFERS.get() + ((self, link),))
-        start = link._stats.started(lateness)
-        try:
-            link.transfer()
-            link._stats.ended(start)
-        except Exception as error:  # noqa: BLE001 - reported, and maybe stops the planner
-            link._stats.ended(start, error)
-            self._on_exception(error, link)
-        except BaseException as error:  # SystemExit & co.: stop, whatever ignore_exceptions says
-            link._stats.ended(start, error)
-            from .planners._run import stop_on
-
-            stop_on(self, error, "%r escaped a transfer of %r; shutting down", error, link)
-        finally:
-            _RUNNING_TRANSFERS.reset(token)
-            deferred = self._gate.end(link)
-            if deferred is not None:  # remove_links() was called from inside this transfer
-                deferred()
-        return True
-
-    def _skipped(self, link: Link) -> None:
-        """A due transfer of ``link`` did not start: its previous one is still queued or running."""
-        link._stats.was_skipped()
-        # One key for the planner: a thousand busy links give one line and a summary a minute.
-        self._repeats.log("skipped", WARNING, "Skipped a transfer: the previous one of that link "
-                          "is still running", (), "(%r)", (link,))
-
-    def _on_exception(self, error: BaseException, link: Optional[Link] = None) -> None:
-        """An exception escaped ``link``'s transfer: log it; without ``ignore_exceptions``, stop."""
-        from .planners._run import transfer_failed
-
-        transfer_failed(self, error, link)
-
     # -- internals (the parts: planners/_registry.py, _run.py, _teardown.py) ---
 
     def _set_from_any_context(self, event: threading.Event) -> None:
@@ -267,9 +213,6 @@ class BasePlanner(Observable, ABC):
         from .planners._run import set_from_any_context
 
         set_from_any_context(self, event)
-
-    def _links_running_here(self) -> List[Link]:
-        return [link for planner, link in _RUNNING_TRANSFERS.get() if planner is self]
 
     def __repr__(self) -> str:
         return "%s(links=%d, state=%s)" % (type(self).__name__, len(self._links), self._state)

@@ -1,15 +1,23 @@
 """Planners: SchedulePlanner (standard library) and ApsPlanner (APScheduler 3.x).
 
-``ApsPlanner`` is loaded on first access, so importing this package costs only
-what SchedulePlanner needs.
+Both are loaded on first access (``from databay.planners import SchedulePlanner``),
+so ``databay.base_planner`` can use the planner's parts in this package, and
+importing it costs only what the planner asked for needs.
 """
 
-from .schedule_planner import ScheduleIntervalError, SchedulePlanner
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .aps_planner import APSPlanner, ApsPlanner
+    from .schedule_planner import ScheduleIntervalError, SchedulePlanner
 
 __all__ = ["APSPlanner", "ApsPlanner", "ScheduleIntervalError", "SchedulePlanner"]
 
 
 def __getattr__(name: str) -> object:
+    if name in ("SchedulePlanner", "ScheduleIntervalError"):
+        from . import schedule_planner
+
+        return getattr(schedule_planner, name)
     if name in ("ApsPlanner", "APSPlanner"):
         from . import aps_planner
 

@@ -1,0 +1,42 @@
+"""The planner's modules import in any order (docs/design.md: "The planner").
+
+``databay.planners`` loads its planners on first access, so ``databay.base_planner`` can use
+the planner's parts in that package; these run in fresh interpreters because the order of the
+first imports is what matters.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+FIRST_IMPORTS = [
+    "import databay.base_planner",
+    "from databay import BasePlanner",
+    "import databay.planners",
+    "from databay.planners import SchedulePlanner",
+    "import databay.planners.schedule_planner",
+    "import databay.planners._transfers",
+    "import databay.planners._run",
+]
+
+
+@pytest.mark.parametrize("first", FIRST_IMPORTS)
+def test_any_first_import_gives_working_planners(first):
+    code = (first + "\nfrom databay.base_planner import BasePlanner\n"
+            "from databay.planners import SchedulePlanner, ScheduleIntervalError\n"
+            "from databay.planners.schedule_planner import SchedulePlanner as Same\n"
+            "import databay.planners as package\n"
+            "assert SchedulePlanner is Same is package.SchedulePlanner\n"
+            "assert issubclass(SchedulePlanner, BasePlanner)\n"
+            "assert sorted(package.__all__) == sorted(n for n in package.__all__ if hasattr(package, n))\n"
+            "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_an_unknown_planner_name_is_an_attribute_error():
+    import databay.planners
+
+    with pytest.raises(AttributeError, match="NoSuchPlanner"):
+        databay.planners.NoSuchPlanner  # noqa: B018
