@@ -230,10 +230,10 @@ class SchedulePlanner(BasePlanner):
                 else:
                     slot.append(job)
             deadline = heap[0] if heap else None
+        if late:  # counted before the transfers start, so events and stats() keep their order
+            self._missed(late, now)
         if tasks and self._pool is not None:  # a removed link's task is dropped by the gate
             self._pool.submit_many(tasks)
-        if late:
-            self._missed(late, now)
         return deadline
 
     def _missed(self, late: List[Tuple[Link, Any, float]], now: float) -> None:

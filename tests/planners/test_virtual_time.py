@@ -169,6 +169,32 @@ def test_links_stalled_together_each_count_their_misses_and_the_log_counts_every
     assert missed[1].endswith("(latest: %r missed 3 slot(s))" % (links[1],))
 
 
+def test_a_late_links_missed_slots_are_counted_before_its_transfer_starts(step_clock, running):
+    """Subscribers and stats() see a late link's missed slots before the run that coalesces
+    them starts: events arrive in order. The first missed-event callback gives a transfer
+    already handed to a worker a second to start, so the wrong order would show every time."""
+    links = [Link(ClockInlet(step_clock), Sink(), 10) for _ in range(3)]
+    planner = SchedulePlanner(links, clock=step_clock)
+    events, events_missed, late_run_started = [], [], threading.Event()
+
+    def record(event):
+        if event.kind == "transfer_started" and event.lateness:
+            late_run_started.set()
+        if event.kind == "transfer_missed" and not events_missed:
+            events_missed.append(late_run_started.wait(1))
+        events.append((event.kind, id(event.link)))
+
+    planner.subscribe(record, kinds=("transfer_started", "transfer_missed"))
+    running(planner)
+    step_clock.settle()
+    step_clock.set(1045)  # every link was due at 1010 and missed 1020-1040
+    step_clock.settle()
+    planner.shutdown()
+    for link in links:
+        mine = [kind for kind, link_id in events if link_id == id(link)]
+        assert mine == ["transfer_started", "transfer_missed", "transfer_started"], mine
+
+
 def test_a_busy_link_skips_its_slot_and_says_which(step_clock, running, caplog):
     """A transfer still running at its next slot makes that slot skip, logged with the link."""
     release = threading.Event()
