@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from _thread import allocate_lock
 from bisect import bisect_left, insort
+from itertools import count
 from time import monotonic, perf_counter
 from time import time as wall_time
 
@@ -176,7 +177,7 @@ class LinkStats:
         self.missed = 0  # due transfers coalesced into a later one after a stall
         self.last_error: Optional[Tuple[str, str, str, float]] = None  # type, message, node, time
         self.last_warning: Optional[Tuple[str, float]] = None  # event kind, time
-        self.changes = 0  # bumped by every write off the hot path (see snapshot's cache)
+        self.changes = 0  # a new, never reused value after every write off the hot path (see snapshot)
         self.cache: Any = None  # the last snapshot and what it was made of: see snapshot
         self.link = link
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
@@ -199,7 +200,7 @@ class LinkStats:
         timing.pulled_at_start = self.pulled
         self.running = True
         timing.start = start = perf_counter()
-        self.changes += 1  # after the writes it announces, in every writer (see snapshot)
+        self.changes = _next_change()  # after the writes it announces, in every writer (see snapshot)
         hub = self.hub
         if hub is not None and hub.active:
             hub.emit("transfer_started", self.link, lateness=lateness)
@@ -228,7 +229,7 @@ class LinkStats:
         else:
             timing.last_success = now
             self.failing_since = None
-        self.changes += 1
+        self.changes = _next_change()
         hub = self.hub
         if hub is not None and hub.active:
             hub.emit("transfer_failed" if failed else "transfer_finished", self.link, error=error,
@@ -269,7 +270,7 @@ class LinkStats:
             finally:
                 counts.seconds += perf_counter() - start
                 counts.timed_calls += 1
-                self.changes += 1
+                self.changes = _next_change()
 
         return timed_call
 
@@ -289,7 +290,7 @@ class LinkStats:
             finally:
                 counts.seconds += perf_counter() - start
                 counts.timed_calls += 1
-                self.changes += 1
+                self.changes = _next_change()
 
         return timed_call
 
@@ -304,7 +305,7 @@ class LinkStats:
         if last is None or last[3] < self.timing.start or last[1] != _message(error):
             self.last_error = (type(error).__name__, _message(error), "",
                                perf_counter() if now is None else now)
-        self.changes += 1
+        self.changes = _next_change()
 
     def node_failed(self, kind: str, node: Any, error: BaseException, records: int = 0) -> None:
         """``node`` (inlet, processor, grouper or outlet) raised ``error`` in the running transfer.
@@ -320,7 +321,7 @@ class LinkStats:
             counts.failed_records += records
         self.last_error = (type(error).__name__, _message(error), "%s %s" % (kind, _label(node)),
                            perf_counter())
-        self.changes += 1
+        self.changes = _next_change()
 
     def push_retrying(self, outlet: Any, error: BaseException) -> None:
         """A push to ``outlet`` raised ``error`` and its records wait in a retry queue.
@@ -333,14 +334,14 @@ class LinkStats:
             counts.failures += 1
         self.last_error = (type(error).__name__, _message(error), "outlet %s" % _label(outlet),
                            perf_counter())
-        self.changes += 1
+        self.changes = _next_change()
 
     def undelivered(self, outlet: Any, count: int, error: Optional[BaseException] = None) -> None:
         """A push of a ``count``-record batch to ``outlet`` failed with ``error`` (batch path only)."""
         counts = self.counts_of(outlet)
         if counts is not None:
             counts.failed_records += count - taken(count, error)
-        self.changes += 1
+        self.changes = _next_change()
 
     def pushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int,
                partial: bool) -> None:
@@ -360,7 +361,7 @@ class LinkStats:
         if counts is not None:
             counts.extra_calls += 1
             counts.extra_records += count
-        self.changes += 1
+        self.changes = _next_change()
 
     def flushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int) -> None:
         """A flush pushed ``count`` records to ``outlets`` (not all of the link's: no batch count)."""
@@ -369,7 +370,7 @@ class LinkStats:
             if counts is not None:
                 counts.extra_calls += 1
                 counts.extra_records += count if ok else taken(count, value)
-        self.changes += 1
+        self.changes = _next_change()
 
     def records_noted(self, event: str, count: int) -> None:
         """The delivery stages counted ``count`` records as ``event`` (refused, retried, dropped...)."""
@@ -394,7 +395,7 @@ class LinkStats:
 
     def _warn(self, kind: str, node: Any = None, records: Optional[int] = None) -> None:
         self.last_warning = (kind, perf_counter())
-        self.changes += 1
+        self.changes = _next_change()
         hub = self.hub
         if hub is not None and hub.active and kind in _EVENT_KINDS:
             hub.emit(kind, self.link, node=node, records=records)
@@ -410,7 +411,7 @@ class LinkStats:
         """
         if not self.nodes and not (self.run or self.batches or self.handed):
             self.attached = (tuple(inlets), tuple(outlets))
-            self.changes += 1
+            self.changes = _next_change()
             return
         run, batches, handed = self.run, self.batches, self.handed
         nodes = {}
@@ -422,7 +423,7 @@ class LinkStats:
                 nodes[id(node)] = counts
         self.nodes = nodes
         self.attached = None
-        self.changes += 1
+        self.changes = _next_change()
 
     # -- reading -----------------------------------------------------------
 
@@ -468,7 +469,7 @@ class LinkStats:
         named = self.named
         if named is None or named[0] is not link._inlets or named[1] is not link._outlets:
             named = self._name_nodes(link)
-            self.changes += 1  # nodes replaced (also behind nodes_changed's back): not the cached ones
+            self.changes = _next_change()  # nodes replaced (maybe behind nodes_changed's back)
         cacheable = not self.running and not pending
         if cacheable:  # read before the counters the snapshot shows: a write meanwhile is seen next time
             fingerprint = (self.changes, self.run, self.pulled, self.batches, self.handed, name,
@@ -592,6 +593,11 @@ _NOTHING_PENDING = (0, None)
 #: Seconds within which two conversions to Unix time (``to_wall``, a next due time) count as the
 #: same: they are differences of two clock readings taken a moment apart, so they jitter.
 _SAME_TIME = 0.001
+
+# Every bump of ``LinkStats.changes`` takes a value never used before (``next`` on a
+# count is one atomic step under the GIL). ``changes += 1`` from two threads could
+# store a value back that a cached snapshot was made under, hiding a write.
+_next_change = count(1).__next__
 
 _FOREVER = float("inf")
 

@@ -194,3 +194,159 @@ def test_a_wall_clock_step_shows_in_the_next_snapshot(held, monkeypatch):
     monkeypatch.setattr(stats_module, "wall_time", lambda: real_wall() + 5.0)
     after = planner.stats()["links"][0]
     assert after["last_success_at"] == pytest.approx(before["last_success_at"] + 5.0, abs=0.002)
+
+
+def test_a_bump_after_a_delayed_store_never_repeats_the_cached_value(held):
+    """Writers on several threads bump ``changes``; one bump's store may land late, putting the counter
+    back to an older value. The next bump must still not give the value a cached snapshot was made
+    under (``changes += 1`` would: the write after it would stay hidden)."""
+    link, _, _, planner = held
+    stats = link._stats
+    planner.force_transfer()
+    stats.was_skipped()
+    earlier = stats.changes  # what a writer that read the counter before the next bump stores
+    stats.was_skipped()
+    cached = link.stats()  # made under the newer value
+    stats.changes = earlier  # the delayed store lands
+    stats.was_missed(2)  # a write, then its bump
+    after = link.stats()
+    assert after is not cached and after["transfers"]["missed"] == 2
+    seen = {stats.changes}
+    other = LinkStats(link)
+    for _ in range(100):  # values are unique across links too, and only grow
+        for writer in (stats, other):
+            before = writer.changes
+            writer.was_skipped()
+            assert writer.changes > before and writer.changes not in seen
+            seen.add(writer.changes)
+
+
+def test_a_next_due_time_that_moves_alone_shows_in_the_next_snapshot(held):
+    """Only the due time moved (nothing was counted): the snapshot is not reused."""
+    link, _, _, planner = held
+    stats = link._stats
+    planner.force_transfer()
+    first = stats.snapshot(link, "cached", next_due=1_000_000.0)
+    assert stats.snapshot(link, "cached", next_due=1_000_000.0) is first
+    moved = stats.snapshot(link, "cached", next_due=1_000_010.0)
+    assert moved is not first and moved["next_due_at"] == 1_000_010.0
+
+
+def test_a_restarted_planner_shows_its_new_state_and_next_due_time(obs):
+    """A planner shut down and started again later (no transfer meanwhile): the link's next
+    snapshot shows the new due time, and no running transfer, not the ones from before."""
+    from databay_testing import VirtualClock, running_planner, virtual_planner
+
+    clock = VirtualClock()
+    link = Link(obs.CountInlet(), obs.KeepOutlet(), interval=10, tags=["restarted"])
+    with virtual_planner(link, clock=clock, immediate_transfer=False) as planner:
+        clock.settle()
+        before = link.stats()
+        assert before["next_due_at"] == pytest.approx(clock.wall() + 10, abs=0.01)
+        assert planner.stats()["planner"]["running"] is True
+    assert planner.stats()["planner"]["running"] is False
+    clock.advance(3)
+    with running_planner(planner, clock) as again:  # the same planner, started again
+        clock.settle()
+        after = link.stats()  # no snapshot while it was stopped: only the due time moved
+        assert after["next_due_at"] == pytest.approx(clock.wall() + 10, abs=0.01)
+        assert after["next_due_at"] == pytest.approx(before["next_due_at"] + 3, abs=0.01)
+        assert after["transfers"]["running"] is False and after["transfers"]["run"] == 0
+        assert again.stats()["planner"]["running"] is True
+    assert link.stats()["next_due_at"] is None
+
+
+class TellingError(ConnectionError):
+    """An error that runs ``tell()`` the first time its message is read (while it is being counted)."""
+
+    def __init__(self, message, tell):
+        super().__init__(message)
+        self.tell = tell
+
+    def __str__(self):
+        tell, self.tell = self.tell, None
+        if tell is not None:
+            tell()
+        return super().__str__()
+
+
+class TellingOutlet(Outlet):
+    """Raises ``error`` from every push."""
+
+    def __init__(self):
+        super().__init__()
+        self.error = ValueError("database refused the batch")
+
+    def push(self, records, update):
+        raise self.error
+
+
+@pytest.mark.parametrize("writer", ["node_failed", "transfer_raised"])
+def test_a_snapshot_taken_while_a_failure_is_counted_is_not_reused_after(obs, writer):
+    """Writers bump ``changes`` after their writes: a snapshot taken in the middle of them (here while
+    the error's message is read, after the counters moved) is not given back once they are done."""
+    outlet = TellingOutlet()
+    # No records: nothing but the failure is counted after the outlet raises (the refused count
+    # of an empty batch stays 0), so only the failure's own bump of ``changes`` can show it.
+    link = Link(obs.CountInlet(size=0), outlet, interval=3600, ignore_exceptions=True)
+    link.transfer()  # the outlet fails: counted
+    seen = []
+    error = TellingError("database gone", lambda: seen.append(link.stats()))
+    if writer == "node_failed":  # counted by the pipeline during a direct transfer
+        outlet.error = error
+        link.transfer()
+    else:  # a transfer that raised for another reason than a node
+        link._stats.run += 1  # as Link._run counts a transfer
+        link._stats.transfer_raised(error)
+    during = seen[0]
+    assert during["last_error"]["message"] != "database gone"  # taken before the error was noted
+    after = link.stats()
+    assert after is not during
+    assert after["last_error"]["message"] == "database gone"
+    assert after["transfers"]["failed"] == 2 and after["health"] == "failing"
+    link._stats.cache = None
+    close(after, link.stats())
+
+
+def test_a_snapshot_taken_from_an_event_inside_a_planner_transfer_shows_what_followed(obs):
+    """``subscribe()`` callbacks run inside the transfer: a snapshot they take is cached, and the
+    next one (after the transfer ended) shows the final counters."""
+    inlet, outlet = obs.CountInlet(size=2), obs.KeepOutlet()
+    link = Link(inlet, outlet, interval=3600)
+    planner = SchedulePlanner([link], immediate_transfer=False)
+    seen = []
+    planner.subscribe(lambda event: seen.append((event.kind, link.stats())))
+    planner.force_transfer()
+    planner.force_transfer()
+    kinds = [kind for kind, _ in seen]
+    assert kinds.count("transfer_finished") == 2
+    final = link.stats()
+    assert final["transfers"]["run"] == 2 and final["records"]["pulled"] == 4
+    assert final["transfers"]["running"] is False and final["duration_seconds"]["count"] == 2
+
+
+@pytest.mark.parametrize("writer", ["started", "ended", "ended with an error", "transfer_raised",
+                                    "node_failed", "push_retrying", "outlet_delivered", "skipped",
+                                    "missed", "records_noted", "nodes_changed"])
+def test_every_writer_off_the_hot_path_gives_changes_a_new_value(held, writer):
+    """The cache compares ``changes`` for everything but the hot-path counters: every other writer
+    must move it (a snapshot taken by another thread between a transfer's start and end is made
+    under the values before ``ended``: only ``ended``'s own bump shows its writes)."""
+    link, inlet, outlet, planner = held
+    stats = link._stats
+    planner.force_transfer()
+    start = stats.started(0.5) if writer.startswith("ended") else 0.0  # a transfer to end
+    before = stats.changes
+    {"started": lambda: stats.started(0.5),
+     "ended": lambda: stats.ended(start),
+     "ended with an error": lambda: stats.ended(start, ConnectionError("gone")),
+     "transfer_raised": lambda: stats.transfer_raised(ValueError("other")),
+     "node_failed": lambda: stats.node_failed("inlet", inlet, ValueError("bad")),
+     "push_retrying": lambda: stats.push_retrying(outlet, ValueError("busy")),
+     "outlet_delivered": lambda: stats.outlet_delivered(outlet, 2),
+     "skipped": stats.was_skipped,
+     "missed": lambda: stats.was_missed(1),
+     "records_noted": lambda: stats.records_noted("refused", 1),
+     "nodes_changed": lambda: stats.nodes_changed([inlet], [outlet]),
+     }[writer]()
+    assert stats.changes != before
