@@ -24,6 +24,8 @@ def is_coroutine_callable(func: Any) -> bool:
     Sees through bound methods, ``functools.partial`` objects and callable
     instances whose ``__call__`` is ``async def``; recognises ``AsyncMock``.
     """
+    if type(func) is types.MethodType and type(func.__func__) is types.FunctionType:  # the usual case
+        return bool(func.__func__.__code__.co_flags & _CO_COROUTINE)
     functools = sys.modules.get("functools")  # a partial implies functools was imported
     partial = functools.partial if functools is not None else ()
     for _ in range(32):  # unwrap at most this many layers

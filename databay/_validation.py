@@ -7,6 +7,7 @@ accepted, e.g. ``interval=-1 must be a positive number of seconds or a timedelta
 from __future__ import annotations
 
 import sys
+from _thread import TIMEOUT_MAX as _TIMEOUT_MAX  # builtin: threading's limit without importing threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,10 +35,11 @@ def to_seconds(name: str, value: Any, *, allow_none: bool = False) -> Any:
     """
     if value is None and allow_none:
         return None
-    import _thread  # builtin, already loaded: TIMEOUT_MAX without importing threading
-
-    accepted = "a positive number of seconds up to %g or a timedelta%s" % (
-        _thread.TIMEOUT_MAX, " or None" if allow_none else "")
+    kind = type(value)
+    if kind is int or kind is float:  # the usual value, without the lookups below
+        seconds = float(value) if kind is float or -_TIMEOUT_MAX <= value <= _TIMEOUT_MAX else None
+        if seconds is not None and 0 < seconds <= _TIMEOUT_MAX:
+            return seconds
     datetime = sys.modules.get("datetime")  # a timedelta implies datetime was imported
     if datetime is not None and isinstance(value, datetime.timedelta):
         seconds = value.total_seconds()
@@ -45,12 +47,19 @@ def to_seconds(name: str, value: Any, *, allow_none: bool = False) -> Any:
         try:
             seconds = float(value)
         except OverflowError:  # an int too large for a float
-            raise ValueError("%s=%s must be %s" % (name, short_repr(value), accepted)) from None
+            raise ValueError("%s=%s must be %s" % (name, short_repr(value), _seconds_accepted(allow_none))) \
+                from None
     else:
-        raise TypeError("%s=%s must be %s" % (name, short_repr(value), accepted))
-    if not 0 < seconds <= _thread.TIMEOUT_MAX:  # also rejects NaN and infinity
-        raise ValueError("%s=%s must be %s" % (name, short_repr(value), accepted))
+        raise TypeError("%s=%s must be %s" % (name, short_repr(value), _seconds_accepted(allow_none)))
+    if not 0 < seconds <= _TIMEOUT_MAX:  # also rejects NaN and infinity
+        raise ValueError("%s=%s must be %s" % (name, short_repr(value), _seconds_accepted(allow_none)))
     return seconds
+
+
+def _seconds_accepted(allow_none: bool) -> str:
+    """What :func:`to_seconds` accepts, for its error messages."""
+    return "a positive number of seconds up to %g or a timedelta%s" % (
+        _TIMEOUT_MAX, " or None" if allow_none else "")
 
 
 def to_tags(name: str, value: Any) -> List[str]:

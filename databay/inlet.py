@@ -33,8 +33,8 @@ class Inlet(Lifecycle, ABC):
     """
 
     def __init__(self, metadata: Optional[Mapping] = None) -> None:
-        checked = check_mapping("metadata", metadata)
-        self._metadata: Mapping = {} if checked is None else checked  # the caller's object, not a copy
+        self._metadata: Mapping = {} if metadata is None else \
+            check_mapping("metadata", metadata)  # the caller's object, not a copy
         self._init_lifecycle()
         self._uses_coroutine = is_coroutine_callable(self.pull)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import itertools
 
 from ._coroutines import LoopRunner
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Link", "Update"]
 
 _LOGGER = get_logger("databay.Link")
+_RUNNER_LOCK = _thread.allocate_lock()
 
 
 class Link:
@@ -80,6 +82,15 @@ class Link:
         ImplementationError: a node's ``__init__`` skipped ``super().__init__()``.
     """
 
+    # Slots: a planner builds thousands of links at once, and each attribute below is then set
+    # without a dict; ``__dict__`` keeps any other attribute (and subclasses) possible.
+    __slots__ = ("_inlets", "_outlets", "_needs_loop", "_acks", "_plain_nodes", "_running", "_tags",
+                 "_copy_records", "_ignore_exceptions", "inlet_concurrency", "immediate_transfer",
+                 "processors", "groupers", "_transfer_numbers", "_runner", "_job", "_stats",
+                 "_repeat_limiter", "_abandoned", "_delivery", "_counts", "_failed_at", "_schedule",
+                 "_interval_seconds", "_planner", "_acquired", "_timeout", "_default_timeout", "_retry",
+                 "_dead_letter", "_journal", "_key", "__dict__", "__weakref__")
+
     def __init__(self,
                  inlets: Union[Inlet, Sequence[Inlet]],
                  outlets: Union[Outlet, Sequence[Outlet]],
@@ -110,16 +121,20 @@ class Link:
         self._outlets: List[Outlet] = []
         self._needs_loop = False
         self._running = False  # between on_start and on_shutdown
-        self._tags = to_tags("tags", tags)
-        self._copy_records = check_bool("copy_records", copy_records)
-        self._ignore_exceptions = check_bool("ignore_exceptions", ignore_exceptions)
-        self.inlet_concurrency = check_positive_int("inlet_concurrency", inlet_concurrency,
-                                                    allow_none=True)
-        self.immediate_transfer = check_bool("immediate_transfer", immediate_transfer)
-        self.processors: List[Callable] = to_callables("processors", processors)
-        self.groupers: List[Callable] = to_callables("groupers", groupers)
+        # Each check is called only for a value that is not the usual one.
+        self._tags = [] if tags is None else to_tags("tags", tags)
+        self._copy_records = copy_records if copy_records is True or copy_records is False else \
+            check_bool("copy_records", copy_records)
+        self._ignore_exceptions = ignore_exceptions if ignore_exceptions is True or \
+            ignore_exceptions is False else check_bool("ignore_exceptions", ignore_exceptions)
+        self.inlet_concurrency = None if inlet_concurrency is None else \
+            check_positive_int("inlet_concurrency", inlet_concurrency, allow_none=True)
+        self.immediate_transfer = immediate_transfer if immediate_transfer is True or \
+            immediate_transfer is False else check_bool("immediate_transfer", immediate_transfer)
+        self.processors: List[Callable] = [] if processors is None else to_callables("processors", processors)
+        self.groupers: List[Callable] = [] if groupers is None else to_callables("groupers", groupers)
         self._transfer_numbers = itertools.count()
-        self._loop_runner = LoopRunner()
+        self._runner: Optional[LoopRunner] = None  # see _loop_runner: only coroutine nodes need one
         self._job: Any = None
         self._stats = LinkStats(self)  # before the nodes: it counts from their attachment on
         self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
@@ -188,6 +203,17 @@ class Link:
         if retry is not None or dead_letter is not None or journal is not None:
             self._ensure_delivery()
         self._nodes_changed()
+
+    @property
+    def _loop_runner(self) -> LoopRunner:
+        """The event loop runner of this link's transfers, created on first use (async nodes)."""
+        runner = self._runner
+        if runner is None:
+            with _RUNNER_LOCK:  # two first transfers at once still share one runner
+                runner = self._runner
+                if runner is None:
+                    runner = self._runner = LoopRunner()
+        return runner
 
     def _ensure_delivery(self) -> Any:
         """This link's delivery state (created on first need: options, or an inlet's ``on_delivered``)."""
@@ -314,6 +340,13 @@ class Link:
         return inlet, self._outlets[0], inlet._fixed_label()
 
     def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
+        if not present and not isinstance(nodes, (list, tuple)):  # one node: nothing to repeat
+            if kind not in type(nodes).__mro__ and not isinstance(nodes, kind):  # the MRO: no ABC hook
+                raise TypeError("%s=%r: %r is not an instance of %s"
+                                % (parameter, nodes, nodes, kind.__name__))
+            if "_active" not in getattr(nodes, "__dict__", ()):  # check_initialised's own fast test
+                check_initialised(nodes)
+            return [nodes]
         new: list = []
         seen = set(map(id, present))  # the nodes are alive: their ids are unique
         for node in to_list(nodes):
@@ -600,7 +633,8 @@ class Link:
                 if self._acquired:
                     error = self._release_nodes()
             finally:
-                self._loop_runner.close()
+                if self._runner is not None:
+                    self._runner.close()
                 if self._repeat_limiter is not None:
                     self._repeat_limiter.flush()
         if error is not None and not self._ignore_exceptions:

@@ -66,7 +66,10 @@ class Every:
     def __init__(self, seconds: Any, align: bool = False, offset: float = 0.0,
                  jitter: float = 0.0) -> None:
         self.seconds = to_seconds("seconds", seconds)
-        self.align = check_bool("align", align)
+        self.align = align if align is False or align is True else check_bool("align", align)
+        if type(offset) is float and type(jitter) is float and offset == 0.0 and jitter == 0.0:
+            self.offset = self.jitter = 0.0  # the defaults: Link(interval=...) builds one per link
+            return
         accepted = "a number of seconds >= 0 and below seconds=%r" % (self.seconds,)
         self.offset = _finite("offset", offset, 0.0, accepted)
         self.jitter = _finite("jitter", jitter, 0.0, accepted)
