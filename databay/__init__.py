@@ -21,7 +21,6 @@ from .inlet import Inlet
 from .link import Link
 from .outlet import MetadataKey, Outlet
 from .record import Record
-from .retry import Retry
 from .schedules import Cron, Every
 from .update import Update
 
@@ -29,11 +28,16 @@ __version__ = "0.4.0"
 
 
 def __getattr__(name: str) -> object:
-    """Import ``BasePlanner`` on first use: planners need ``threading``, a plain import does not."""
+    """Import ``BasePlanner`` and ``Retry`` on first use: ``import databay`` loads only what
+    every link needs (planners need ``threading``; ``Retry`` only links that retry)."""
     if name == "BasePlanner":
         from .base_planner import BasePlanner
 
         return BasePlanner
+    if name == "Retry":
+        from .retry import Retry
+
+        return Retry
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 

@@ -11,7 +11,6 @@ threads run in a copy of the caller's ``contextvars`` context, so context
 from __future__ import annotations
 
 import _thread
-import contextvars
 
 from ._coroutines import is_awaitable, run_coroutine
 
@@ -46,7 +45,8 @@ def run_on_threads(calls: Sequence[Call], limit: Optional[int]) -> List[Outcome]
     workers = count if limit is None else min(count, limit)
     if workers <= 1:
         return [call(item[0], item[1]) for item in calls]
-    import threading  # not at module level: ``import databay`` stays cheap
+    import contextvars  # not at module level: ``import databay`` stays cheap
+    import threading
     outcomes: List[Any] = [None] * count
     indices = iter(range(count))
     lock = threading.Lock()
@@ -115,6 +115,7 @@ async def _dispatch(loop: Any, item: Call, timeout: Optional[float], abandoned: 
             return False, _timed_out(node, timeout, update, cancelled=True)
         except Exception as error:  # noqa: BLE001 - the caller reports it
             return False, error
+    import contextvars
     import threading
 
     future = loop.create_future()
@@ -185,6 +186,7 @@ def run_on_threads_timed(calls: Sequence[Call], limit: Optional[int], timeout: f
     ``(node, update)``) and every call of that node fails fast with a
     NodeTimeoutError instead of starting.
     """
+    import contextvars
     import threading
     import time
 

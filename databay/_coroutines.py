@@ -7,9 +7,7 @@ when a coroutine actually has to run.
 from __future__ import annotations
 
 import _thread
-import contextvars
 import sys
-import types
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,33 +16,58 @@ if TYPE_CHECKING:
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, stable since Python 3.5
 
 
+# The types this module tests for, found as the ``types`` module finds them (importing it would
+# cost more than the rest of this module).
+def _function() -> None:
+    """Only its type is used."""
+
+
+async def _coroutine_function() -> None:
+    """Only the type of its coroutine is used."""
+
+
+class _Method:
+    def method(self) -> None:
+        """Only the type of its bound method is used."""
+
+
+_FunctionType: Any = type(_function)
+_CodeType: Any = type(_function.__code__)
+_MethodType: Any = type(_Method().method)
+_BuiltinFunctionType: Any = type(len)
+_probe = _coroutine_function()
+_CoroutineType: Any = type(_probe)
+_probe.close()  # never awaited: closed at once, so no "never awaited" warning
+del _probe
+
+
 def is_coroutine_callable(func: Any) -> bool:
     """Whether calling ``func`` returns a coroutine.
 
     Sees through bound methods, ``functools.partial`` objects and callable
     instances whose ``__call__`` is ``async def``; recognises ``AsyncMock``.
     """
-    if type(func) is types.MethodType and type(func.__func__) is types.FunctionType:  # the usual case
+    if type(func) is _MethodType and type(func.__func__) is _FunctionType:  # the usual case
         return bool(func.__func__.__code__.co_flags & _CO_COROUTINE)
     functools = sys.modules.get("functools")  # a partial implies functools was imported
     partial = functools.partial if functools is not None else ()
     for _ in range(32):  # unwrap at most this many layers
         if isinstance(func, partial):
             func = func.func
-        elif isinstance(func, types.MethodType):
+        elif isinstance(func, _MethodType):
             func = func.__func__
         else:
             break
     code = getattr(func, "__code__", None)
-    if isinstance(code, types.CodeType):
+    if isinstance(code, _CodeType):
         return bool(code.co_flags & _CO_COROUTINE)
     if getattr(func, "_is_coroutine", None) is not None or \
             getattr(func, "_is_coroutine_marker", None) is not None:
         return True  # asyncio.coroutine markers, unittest.mock.AsyncMock
     call = getattr(type(func), "__call__", None)  # noqa: B004 - an instance with ``async def __call__``
-    if call is not None and not isinstance(func, type) and not isinstance(func, types.BuiltinFunctionType):
+    if call is not None and not isinstance(func, type) and not isinstance(func, _BuiltinFunctionType):
         code = getattr(call, "__code__", None)
-        return isinstance(code, types.CodeType) and bool(code.co_flags & _CO_COROUTINE)
+        return isinstance(code, _CodeType) and bool(code.co_flags & _CO_COROUTINE)
     return False
 
 
@@ -56,7 +79,7 @@ def is_awaitable(value: Any) -> bool:
     kind = type(value)
     if kind in _NEVER_AWAITABLE:  # the common answer, without an attribute lookup
         return False
-    return kind is types.CoroutineType or hasattr(kind, "__await__")
+    return kind is _CoroutineType or hasattr(kind, "__await__")
 
 
 def run_coroutine(coroutine: Coroutine) -> Any:
@@ -66,6 +89,7 @@ def run_coroutine(coroutine: Coroutine) -> Any:
     (e.g. a notebook), runs it on a short-lived helper thread instead.
     """
     import asyncio
+    import contextvars
     import threading
 
     if not loop_running():

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import _thread
-import itertools
+import sys
 
 from ._coroutines import LoopRunner
-from ._deprecation import warn_deprecated
 from ._lifecycle import check_initialised
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot, timed_steps
@@ -111,9 +110,13 @@ class Link:
                  journal: Any = None,
                  key: Optional[str] = None) -> None:
         if name is not None:
+            from ._deprecation import warn_deprecated
+
             warn_deprecated("Link(name=...)", "Link(tags=...)", since="0.2.0")
             tags = [name]
         if catch_exceptions is not None:
+            from ._deprecation import warn_deprecated
+
             warn_deprecated("Link(catch_exceptions=...)", "Link(ignore_exceptions=...)",
                             since="0.2.0")
             ignore_exceptions = catch_exceptions
@@ -133,7 +136,8 @@ class Link:
             immediate_transfer is False else check_bool("immediate_transfer", immediate_transfer)
         self.processors: List[Callable] = [] if processors is None else to_callables("processors", processors)
         self.groupers: List[Callable] = [] if groupers is None else to_callables("groupers", groupers)
-        self._transfer_numbers = itertools.count()
+        # 0, 1, 2...: next() on it is atomic, like itertools.count() (not imported: import cost)
+        self._transfer_numbers = iter(range(sys.maxsize))
         self._runner: Optional[LoopRunner] = None  # see _loop_runner: only coroutine nodes need one
         self._job: Any = None
         self._stats = LinkStats(self)  # before the nodes: it counts from their attachment on
@@ -406,6 +410,8 @@ class Link:
     @property
     def name(self) -> str:
         """Deprecated since 0.2.0: the first tag, or ``''``."""
+        from ._deprecation import warn_deprecated
+
         warn_deprecated("Link.name", "Link.tags", since="0.2.0")
         return self._tags[0] if self._tags else ""
 

@@ -114,3 +114,19 @@ def test_probe_detects_third_party_modules():
 
     pytest.importorskip("iniconfig")
     assert "iniconfig" in _probe("iniconfig")["third_party"]
+
+
+def test_import_databay_loads_only_what_every_link_needs():
+    """Modules a plain ``import databay`` does without (each is imported where it is needed):
+    measured without ``site``, so nothing the interpreter's start-up imports hides one."""
+    code = ("import sys; before = set(sys.modules); import databay; "
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-S", "-c", code], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    new = set(result.stdout.split())
+    assert "databay.link" in new  # the probe saw the import
+    lazy = {"types", "contextvars", "itertools", "threading", "asyncio", "logging", "typing", "json",
+            "databay.retry", "databay._deprecation", "databay.base_planner", "databay._delivery"}
+    assert not new & lazy, sorted(new & lazy)
