@@ -127,6 +127,6 @@ def test_import_databay_loads_only_what_every_link_needs():
     assert result.returncode == 0, result.stderr
     new = set(result.stdout.split())
     assert "databay.link" in new  # the probe saw the import
-    lazy = {"types", "contextvars", "itertools", "threading", "asyncio", "logging", "typing", "json",
+    lazy = {"types", "contextvars", "threading", "asyncio", "logging", "typing", "json",
             "databay.retry", "databay._deprecation", "databay.base_planner", "databay._delivery"}
     assert not new & lazy, sorted(new & lazy)
