@@ -28,8 +28,8 @@ __version__ = "0.4.0"
 
 
 def __getattr__(name: str) -> object:
-    """Import ``BasePlanner`` and ``Retry`` on first use: ``import databay`` loads only what
-    every link needs (planners need ``threading``; ``Retry`` only links that retry)."""
+    """Import ``BasePlanner``, ``Retry`` and the submodules 0.3.0 made attributes on first use:
+    ``import databay`` loads only what every link needs (planners need ``threading``)."""
     if name == "BasePlanner":
         from .base_planner import BasePlanner
 
@@ -38,6 +38,10 @@ def __getattr__(name: str) -> object:
         from .retry import Retry
 
         return Retry
+    if name in ("base_planner", "misc", "retry"):  # submodules 0.3.0 code reaches as attributes
+        import importlib
+
+        return importlib.import_module("." + name, __name__)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 

@@ -160,8 +160,10 @@ class LoopRunner:
         transfer) the loop is closed as soon as ``run`` returns, instead of
         waiting for it, which would deadlock.
         """
-        if self._loop is None and not self._lock.locked():
-            return  # no loop and no run() making one: nothing to close (a link without async nodes)
+        if not self._lock.locked() and self._loop is None:
+            # No run() busy, and none had made a loop (read in this order: a run() between
+            # the two reads shows its loop): nothing to close (a link without async nodes).
+            return
         if not self._lock.acquire(blocking=False):
             self._close_pending = True
             return

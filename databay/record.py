@@ -69,7 +69,10 @@ def _copy_with_memo(records: List[Record], memo: dict) -> List[Record]:
 def _copy_each_record(records: List[Record]) -> Tuple[List[Record], List[Tuple[int, Exception]]]:
     """Deep-copy ``records`` one by one: the copies, and ``(index, error)`` for each record
     that cannot be copied (too deep, a lock inside...), so one bad record fails alone."""
-    flat = _copy_flat(records)
+    try:
+        flat = _copy_flat(records)
+    except Exception:  # noqa: BLE001 - e.g. a dict changed meanwhile: the general path says which
+        flat = None
     if flat is not None:
         return flat, []
     memo: dict = {}

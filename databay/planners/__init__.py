@@ -14,6 +14,10 @@ __all__ = ["APSPlanner", "ApsPlanner", "ScheduleIntervalError", "SchedulePlanner
 
 
 def __getattr__(name: str) -> object:
+    if name in ("schedule_planner", "aps_planner"):  # reachable as attributes, as in 0.3.0
+        import importlib
+
+        return importlib.import_module("." + name, __name__)
     if name in ("SchedulePlanner", "ScheduleIntervalError"):
         from . import schedule_planner
 
@@ -23,3 +27,7 @@ def __getattr__(name: str) -> object:
 
         return getattr(aps_planner, name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def __dir__() -> list:
+    return sorted(__all__ + ["aps_planner", "schedule_planner"])

@@ -158,3 +158,39 @@ def test_aps_planner_needs_the_aps_extra():
                   "from databay.planners import ApsPlanner\n"
                   "try:\n    ApsPlanner()\nexcept ImportError as e:\n    print(e)")
     assert 'databay[aps]' in out
+
+
+def test_submodules_030_code_reaches_as_attributes_still_resolve():
+    """0.3.0's ``import databay`` made base_planner, misc and the planner modules attributes;
+    they load on first access now, and still resolve (``databay.planners.schedule_planner``...)."""
+    out = _python("import databay, databay.planners as p\n"
+                  "print(databay.base_planner.BasePlanner is databay.BasePlanner,\n"
+                  "      databay.misc.__name__ == 'databay.misc',\n"
+                  "      p.schedule_planner.SchedulePlanner is p.SchedulePlanner,\n"
+                  "      p.aps_planner.ApsPlanner is p.ApsPlanner,\n"
+                  "      databay.retry.Retry is databay.Retry,\n"
+                  "      {'SchedulePlanner', 'schedule_planner', 'aps_planner'} <= set(dir(p)))")
+    assert out.split() == ["True"] * 6, out
+
+
+def test_link_subclasses_and_extra_attributes_work_with_its_slots():
+    """Link's __slots__ keep __dict__ and __weakref__: what 0.3.0 code did with a link still works,
+    and the one thing that changed (a second base with slots) fails at once, as documented."""
+    import weakref
+
+    from databay import Link
+
+    class Tagged(Link):
+        def __init__(self, *args, **kwargs):
+            self.note = "kept"
+            super().__init__(*args, **kwargs)
+
+    link = Tagged([], [], 5)
+    link.extra = 1
+    assert (link.note, link.extra, weakref.ref(link)() is link) == ("kept", 1, True)
+
+    class Slotted:
+        __slots__ = ("x",)
+
+    with pytest.raises(TypeError, match="lay-out conflict"):
+        type("Mixed", (Link, Slotted), {})
