@@ -6,7 +6,9 @@ taken under one lock:
 
 * ``queue(link)`` claims an idle link for a transfer; a link whose transfer
   is queued or running is not claimed again (the caller skips that slot).
-  ``queue_many(links)`` does it for every link due at one instant, under one lock.
+  One call per link, not one for a whole due batch: holding the lock over a
+  thousand links starves the workers, which need it to begin and end their
+  transfers (1,000 links at 1 ms: 1.5 k against 17 k transfers/s).
 * ``begin(link, ticket)`` turns the claim into a running transfer, unless the
   gate closed, the link was removed or the claim was dropped meanwhile.
 * ``end(link)`` makes the link idle again.
@@ -111,10 +113,15 @@ class TransferGate:
     # -- one transfer --------------------------------------------------------
 
     def queue(self, link: Any) -> int:
-        """Claim ``link`` for a transfer: a ticket > 0, or 0 if closed, absent or busy."""
+        """Claim ``link`` for a transfer: a ticket > 0; -1 if busy (its previous transfer
+        is queued or running: the caller skips this slot); 0 if closed or absent."""
         with self._lock:
             entry = self._entries.get(link)
-            if entry is None or entry.state != IDLE or not self._open or entry.ticket < 0:
+            if entry is None:
+                return 0
+            if entry.state != IDLE:
+                return -1
+            if not self._open or entry.ticket < 0:
                 return 0
             self._tickets += 1
             entry.state = QUEUED
@@ -122,36 +129,6 @@ class TransferGate:
             if self._counting:
                 self._clock.hold()
             return self._tickets
-
-    def queue_many(self, links: Iterable[Any]) -> List[int]:
-        """:meth:`queue` for each of ``links`` under one lock: a ticket > 0 where claimed,
-        0 where closed or absent, -1 where busy (its previous transfer is queued or running)."""
-        tickets: List[int] = []
-        append = tickets.append
-        with self._lock:
-            entries, is_open, counting = self._entries, self._open, self._counting
-            number = self._tickets
-            for link in links:
-                entry = entries.get(link)
-                if entry is None:
-                    append(0)
-                elif entry.state != IDLE:
-                    append(-1)
-                elif not is_open or entry.ticket < 0:
-                    append(0)
-                else:
-                    number += 1
-                    entry.state = QUEUED
-                    entry.ticket = number
-                    if counting:
-                        self._clock.hold()
-                    append(number)
-            self._tickets = number
-        return tickets
-
-    def is_busy(self, link: Any) -> bool:
-        entry = self._entries.get(link)
-        return entry is not None and entry.state != IDLE
 
     def begin(self, link: Any, ticket: int) -> bool:
         """Start the transfer claimed by ``ticket``; False if the claim was dropped."""

@@ -37,8 +37,8 @@ class TransferRunner:
         ``lateness``: how late a scheduled transfer starts, in seconds (for stats).
         """
         ticket = self._gate.queue(link)
-        if not ticket:
-            if self._gate.is_busy(link):
+        if ticket <= 0:
+            if ticket < 0:
                 self._skipped(link)
             return False
         return self._run_queued(link, ticket, lateness)

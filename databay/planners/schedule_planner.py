@@ -194,8 +194,8 @@ class SchedulePlanner(BasePlanner):
     def _dispatch(self, now: float) -> Optional[float]:
         """Hand every job due by ``now`` to the pool, with its next due time entered first.
 
-        The due links are claimed in the gate under one lock; a link whose
-        previous transfer is still queued or running is skipped. Each job's next
+        Each due link is claimed in the gate; a link whose previous transfer is
+        still queued or running is skipped. Each job's next
         due time is entered before its transfer is handed off, so ``link.job.due``
         is the next slot while that transfer runs. Returns the earliest due time
         left (None: nothing scheduled).
@@ -208,11 +208,11 @@ class SchedulePlanner(BasePlanner):
             while heap and heap[0] <= now:
                 due = heapq.heappop(heap)
                 due_jobs.extend((due, job) for job in slots.pop(due) if not job.cancelled)
-            tickets = self._gate.queue_many([job.link for _, job in due_jobs])
-            tasks, run = [], self._run_queued
+            tasks, run, queue = [], self._run_queued, self._gate.queue
             late: List[Tuple[Link, Any, float]] = []  # jobs that missed slots: (link, timeline, due)
-            for (due, job), ticket in zip(due_jobs, tickets):
+            for due, job in due_jobs:
                 link = job.link
+                ticket = queue(link)
                 if ticket > 0:
                     tasks.append((run, (link, ticket, now - due)))
                 elif ticket < 0:
