@@ -94,13 +94,18 @@ class Lifecycle:
         self._started_by_users = False  # on_start ran because a link acquired it
         self._lifecycle_lock = _thread.RLock()  # threading's RLock, without importing threading
 
+    def _checked_lock(self) -> _thread.RLock:
+        """The lifecycle lock; ImplementationError if ``__init__`` skipped ``super().__init__()``
+        (checked only when the lock is missing: links call this for each node, 10,000 at once)."""
+        try:
+            return self._lifecycle_lock
+        except AttributeError:
+            check_initialised(self)  # raises ImplementationError
+            raise
+
     def _acquire(self) -> None:
         """One more user: start the node if it is the first and the node is not active."""
-        try:
-            lock = self._lifecycle_lock
-        except AttributeError:  # only then: a link calls this for each node, 10,000 links at once
-            check_initialised(self)  # raises ImplementationError: super().__init__() was skipped
-            raise
+        lock = self._checked_lock()
         lock.acquire()  # acquire/release: half the cost of ``with`` on an RLock
         try:
             if not self._active:
@@ -113,11 +118,7 @@ class Lifecycle:
 
     def _release(self) -> None:
         """One user less: shut the node down after the last, if a user started it."""
-        try:
-            lock = self._lifecycle_lock
-        except AttributeError:
-            check_initialised(self)
-            raise
+        lock = self._checked_lock()
         lock.acquire()
         try:
             if self._users == 0:
@@ -146,11 +147,7 @@ class Lifecycle:
 
     def try_shutdown(self) -> None:
         """Call ``on_shutdown`` if the node is active; mark it inactive even if that raises."""
-        try:
-            lock = self._lifecycle_lock
-        except AttributeError:
-            check_initialised(self)
-            raise
+        lock = self._checked_lock()
         lock.acquire()
         try:
             if not self._active:

@@ -222,13 +222,7 @@ class SchedulePlanner(BasePlanner):
                 if following <= now:  # slots passed while late: they coalesce into this run
                     late.append((link, timeline, due))
                     following = timeline.next_due(now)
-                job.due = following  # self._enter(job, following), inlined: once per transfer
-                slot = slots.get(following)
-                if slot is None:
-                    slots[following] = [job]
-                    heapq.heappush(heap, following)
-                else:
-                    slot.append(job)
+                self._enter(job, following)
             deadline = heap[0] if heap else None
         if late:  # counted before the transfers start, so events and stats() keep their order
             self._missed(late, now)
