@@ -1,5 +1,6 @@
 """``python -m databay demo``: runs, prints readable readings in the batches the README promises."""
 
+import os
 import re
 import subprocess
 import sys
@@ -8,9 +9,10 @@ from collections import Counter
 from .conftest import ROOT
 
 
-def _demo(*args):
+def _demo(*args, tmpdir=None):
+    env = None if tmpdir is None else {**os.environ, "TMPDIR": str(tmpdir)}
     return subprocess.run([sys.executable, "-m", "databay", "demo", "--seconds", "1.5", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_demo_twice_into_the_same_directory_checks_only_this_runs_records(tmp_path):
@@ -26,10 +28,16 @@ def test_demo_twice_into_the_same_directory_checks_only_this_runs_records(tmp_pa
     assert sorted(path.name for path in tmp_path.iterdir()) == ["readings.csv", "readings.sqlite"]
 
 
-def test_demo_prints_readable_readings_six_at_a_time():
-    """Each printed line is `demo.N {'city': ..., 'celsius': ...}`; the Buffer releases two transfers (6)."""
-    result = _demo()
+def test_demo_prints_readable_readings_six_at_a_time(tmp_path):
+    """Each printed line is `demo.N {'city': ..., 'celsius': ...}`; the Buffer releases two transfers (6).
+
+    Without --out the demo writes into a new temporary directory, which it names; the test points
+    TMPDIR at its own tmp_path so that directory is cleaned up with it.
+    """
+    result = _demo(tmpdir=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+    (workdir,) = tmp_path.iterdir()
+    assert workdir.name.startswith("databay-demo-") and str(workdir) in result.stdout
     lines = result.stdout.splitlines()
     assert lines[0].startswith("databay 0.4.0 demo: polling http://127.0.0.1:")
     records = [line for line in lines if line.startswith("demo.")]
