@@ -75,6 +75,12 @@ class WorkerPool:
                 self._ready.notify(min(len(self._tasks), self._idle))
             elif not self._threads:  # first use: one worker at once, the spawner for later
                 starting.append(self._new_worker())
+                if self._spawner is None:
+                    # Started here after the worker (its start() waits for it while the worker
+                    # runs), not by the worker before its first task: one thread start less
+                    # between the first due time and the first transfers. The spawner checks
+                    # for a backlog when it starts, so the worker's notify meanwhile is not lost.
+                    starting.append(self._new_spawner())
             else:
                 starting.extend(self._watch())
         for thread in starting:
@@ -113,11 +119,15 @@ class WorkerPool:
         if not self._short_of_workers():
             return []
         if self._spawner is None:
-            self._spawner = threading.Thread(target=self._spawn, daemon=True,
-                                             name="%s-spawner" % self._name)
-            return [self._spawner]
+            return [self._new_spawner()]
         self._short.notify()
         return []
+
+    def _new_spawner(self) -> threading.Thread:
+        """The spawner thread, unstarted (lock held)."""
+        self._spawner = threading.Thread(target=self._spawn, daemon=True,
+                                         name="%s-spawner" % self._name)
+        return self._spawner
 
     def _spawn(self) -> None:
         """Add a worker whenever tasks waited ``patience`` seconds while the workers were stuck."""

@@ -161,3 +161,19 @@ def test_a_worker_stuck_behind_a_queued_backlog_still_gets_help():
         release.set()
         pool.close()
         assert pool.join(10) == 0
+
+
+def test_a_first_task_that_hangs_does_not_block_the_tasks_submitted_with_it():
+    """The first submit starts the spawner itself (after the first worker, off the path to the
+    first task): if that first task hangs, the tasks queued with it still run on a new worker,
+    however the worker's notify and the spawner's start interleave."""
+    for _ in range(3):
+        release, second = threading.Event(), threading.Event()
+        pool = WorkerPool(5)
+        pool.submit_many([(release.wait, (60,)), (second.set, ())])  # hangs longer than we wait
+        try:
+            assert second.wait(10)
+        finally:
+            release.set()
+            pool.close()
+            assert pool.join(10) == 0
