@@ -1,0 +1,97 @@
+"""SystemClock.wait: the Event until shortly before the deadline, then a plain sleep. Time is
+faked where the outcome would depend on how late a real wait returns."""
+
+import threading
+import time
+import types
+
+from databay.planners import clock as clock_module
+from databay.planners.clock import FINISH_BY_SLEEP, SystemClock
+
+
+class _FakeTime:
+    """``monotonic`` and ``sleep`` on a number that only sleeps and event waits advance."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class _FakeWake:
+    """An Event whose timed wait ends on time (advancing the fake time), unless set."""
+
+    def __init__(self, fake, is_set=False):
+        self.fake, self.set_ = fake, is_set
+        self.waited = []
+
+    def wait(self, timeout=None):
+        self.waited.append(timeout)
+        if not self.set_:
+            self.fake.now += timeout
+        return self.set_
+
+    def is_set(self):
+        return self.set_
+
+
+def _fake_time(monkeypatch):
+    fake = _FakeTime()
+    monkeypatch.setattr(clock_module, "time", types.SimpleNamespace(monotonic=fake.monotonic,
+                                                                    sleep=fake.sleep))
+    return fake
+
+
+def test_the_last_stretch_is_slept_and_the_wait_ends_at_the_deadline(monkeypatch):
+    fake = _fake_time(monkeypatch)
+    wake = _FakeWake(fake)
+    SystemClock.wait(fake.now + 0.05, wake)
+    assert len(wake.waited) == 1 and abs(wake.waited[0] - (0.05 - FINISH_BY_SLEEP)) < 1e-9
+    assert len(fake.slept) == 1
+    assert abs(fake.slept[0] - FINISH_BY_SLEEP) < 1e-9 and abs(fake.now - 1000.05) < 1e-9
+
+
+def test_a_deadline_closer_than_the_last_stretch_is_only_slept(monkeypatch):
+    fake = _fake_time(monkeypatch)
+    wake = _FakeWake(fake)
+    SystemClock.wait(fake.now + FINISH_BY_SLEEP / 2, wake)
+    assert wake.waited == [] and len(fake.slept) == 1
+    assert abs(fake.slept[0] - FINISH_BY_SLEEP / 2) < 1e-9
+    SystemClock.wait(fake.now - 1, wake)  # a deadline already passed: no wait at all
+    assert wake.waited == [] and len(fake.slept) == 1
+
+
+def test_a_wake_that_came_before_the_last_stretch_is_not_slept_through(monkeypatch):
+    """The planner clears ``wake`` before dispatching: a wake-up since then (shutdown,
+    add_links) must end the wait at once, also when the deadline is less than the
+    slept stretch away."""
+    fake = _fake_time(monkeypatch)
+    wake = _FakeWake(fake, is_set=True)
+    SystemClock.wait(fake.now + FINISH_BY_SLEEP / 2, wake)
+    SystemClock.wait(fake.now + 30, wake)
+    assert fake.slept == [] and fake.now == 1000.0
+
+
+def test_a_real_wake_during_the_event_wait_ends_it_without_sleeping(monkeypatch):
+    slept = []
+    monkeypatch.setattr(clock_module, "time", types.SimpleNamespace(monotonic=time.monotonic,
+                                                                    sleep=slept.append))
+    wake = threading.Event()
+    timer = threading.Timer(0.05, wake.set)
+    timer.start()
+    began = time.monotonic()
+    SystemClock.wait(began + 60, wake)
+    timer.join()
+    assert wake.is_set() and slept == [] and time.monotonic() - began < 30
+    timer = threading.Timer(0.05, wake.set)
+    wake.clear()
+    timer.start()
+    SystemClock.wait(None, wake)  # no deadline: waits for the wake
+    timer.join()
+    assert wake.is_set() and slept == []
