@@ -6,9 +6,11 @@ import _thread
 
 from .errors import ImplementationError
 
+_LOCK_MAKING = _thread.allocate_lock()  # makes each node's lifecycle lock once (see Lifecycle._checked_lock)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List
+    from typing import Any, Dict, List, Optional
 
 
 def check_initialised(node: object) -> None:
@@ -85,23 +87,35 @@ class Lifecycle:
     _active: bool
     _users: int
     _started_by_users: bool
-    _lifecycle_lock: _thread.RLock
+    _lifecycle_lock: Optional[_thread.RLock]
     _uses_coroutine: bool  # set by Inlet/Outlet: whether pull/push is ``async def``
 
     def _init_lifecycle(self) -> None:
         self._active = False
         self._users = 0  # started links using this node
         self._started_by_users = False  # on_start ran because a link acquired it
-        self._lifecycle_lock = _thread.RLock()  # threading's RLock, without importing threading
+        self._lifecycle_lock = None  # made when first needed (see _checked_lock)
 
     def _checked_lock(self) -> _thread.RLock:
         """The lifecycle lock; ImplementationError if ``__init__`` skipped ``super().__init__()``
-        (checked only when the lock is missing: links call this for each node, 10,000 at once)."""
+        (checked only when the lock is missing: links call this for each node, 10,000 at once).
+
+        The lock is made on first use, under a process-wide lock so that two
+        first users get the same one: nodes are often built by the thousand
+        before any starts, and a lock each is an allocation (and an object for
+        the garbage collector to visit) per node.
+        """
         try:
-            return self._lifecycle_lock
+            lock = self._lifecycle_lock
         except AttributeError:
             check_initialised(self)  # raises ImplementationError
             raise
+        if lock is None:
+            with _LOCK_MAKING:
+                lock = self._lifecycle_lock
+                if lock is None:
+                    lock = self._lifecycle_lock = _thread.RLock()  # threading's, without importing it
+        return lock
 
     def _acquire(self) -> None:
         """One more user: start the node if it is the first and the node is not active."""
@@ -139,7 +153,7 @@ class Lifecycle:
     def try_start(self) -> None:
         """Call ``on_start`` unless the node is already active."""
         check_initialised(self)
-        with self._lifecycle_lock:
+        with self._checked_lock():
             if self._active:
                 return
             self.on_start()

@@ -183,7 +183,7 @@ class LinkStats:
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
         self.clock: Callable[[], float] = monotonic  # the holding planner's clock.now (retry queues)
         self.nodes: Dict[int, NodeStats] = {}  # id(node) -> stats, made as needed (see counts_of)
-        self.attached: Optional[Tuple[Tuple[Any, ...], Tuple[Any, ...]]] = None  # see nodes_changed
+        self.attached: Optional[Tuple[Sequence[Any], Sequence[Any]]] = None  # see nodes_changed
         self.named: Any = None  # (inlets, outlets, inlet pairs, outlet pairs): see _name_nodes
 
     # -- timing, by planners -----------------------------------------------
@@ -410,7 +410,7 @@ class LinkStats:
         :meth:`counts_of` makes a node's counters when first asked.
         """
         if not self.nodes and not (self.run or self.batches or self.handed):
-            self.attached = (tuple(inlets), tuple(outlets))
+            self.attached = (inlets, outlets)  # Link replaces its node lists, never changes them: not copied
             self.changes = _next_change()
             return
         run, batches, handed = self.run, self.batches, self.handed

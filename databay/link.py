@@ -43,6 +43,7 @@ __all__ = ["Link", "Update"]
 
 _LOGGER = get_logger("databay.Link")
 _RUNNER_LOCK = _thread.allocate_lock()
+_TRANSFER_NUMBERS = range(sys.maxsize)  # one range for every link: building one per link is slow
 
 
 class Link:
@@ -136,8 +137,9 @@ class Link:
             immediate_transfer is False else check_bool("immediate_transfer", immediate_transfer)
         self.processors: List[Callable] = [] if processors is None else to_callables("processors", processors)
         self.groupers: List[Callable] = [] if groupers is None else to_callables("groupers", groupers)
-        # 0, 1, 2...: next() on it is atomic, like itertools.count() (not imported: import cost)
-        self._transfer_numbers = iter(range(sys.maxsize))
+        # 0, 1, 2...: next() on it is atomic, like itertools.count(), and the iterator is no object
+        # for the garbage collector to visit (a count() is)
+        self._transfer_numbers = iter(_TRANSFER_NUMBERS)
         self._runner: Optional[LoopRunner] = None  # see _loop_runner: only coroutine nodes need one
         self._job: Any = None
         self._stats = LinkStats(self)  # before the nodes: it counts from their attachment on
@@ -166,17 +168,19 @@ class Link:
             if interval is None:
                 raise TypeError("interval=None and schedule=None: a Link needs interval= (a positive "
                                 "number of seconds or a timedelta) or schedule=Every(...)/Cron(...)")
-            schedule = Every(to_seconds("interval", interval))
+            self._interval_seconds: Optional[float] = to_seconds("interval", interval)
+            self._schedule = None  # Every(interval), made when first asked for (see schedule)
         elif interval is not None:
             raise ValueError("interval=%r and schedule=%r: give one of them, not both"
                              % (interval, schedule))
         elif not callable(getattr(schedule, "bind", None)):
             raise TypeError("schedule=%r must be a schedule such as Every(10) or "
                             "Cron('*/5 * * * *') (an object with a bind() method)" % (schedule,))
-        self._schedule = schedule
-        self._interval_seconds: Optional[float] = getattr(schedule, "seconds", None)
+        else:
+            self._schedule = schedule
+            self._interval_seconds = getattr(schedule, "seconds", None)
         self._planner: Any = None  # the planner holding this link (at most one)
-        self._acquired: List[Any] = []  # nodes this link started or shares (see on_start)
+        self._acquired: Any = ()  # nodes this link started or shares: a list once started (see on_start)
 
     def _init_timeout(self, timeout: Optional[float]) -> None:
         """The limit of one node call, in seconds (None: no limit; see :meth:`transfer`).
@@ -184,7 +188,7 @@ class Link:
         A planner sets ``_default_timeout`` (its own ``timeout=``) for links
         whose own timeout is None.
         """
-        self._timeout = check_timeout("timeout", timeout)
+        self._timeout = None if timeout is None else check_timeout("timeout", timeout)
         self._default_timeout: Optional[float] = None
 
     def _init_delivery(self, retry: Any, dead_letter: Any, journal: Any) -> None:
@@ -328,7 +332,16 @@ class Link:
         self._needs_loop = needs_loop
         self._acks = acks
         self._stats.nodes_changed(self._inlets, self._outlets)
-        self._plain_nodes = self._plain()
+        self._plain_nodes: Any = False  # worked out by the next transfer: a link built need not know yet
+
+    def _plain_after_change(self) -> Any:
+        """Work out ``_plain_nodes`` again after the nodes changed, and keep it unless they changed
+        once more meanwhile (``add_inlets`` on another thread): that change's ``False`` stays."""
+        inlets, outlets = self._inlets, self._outlets
+        plain = self._plain_nodes = self._plain()
+        if self._inlets is not inlets or self._outlets is not outlets:  # lists are replaced, not changed
+            self._plain_nodes = False
+        return plain
 
     def _plain(self) -> Any:
         """``(inlet, outlet, label)`` if transfers may take ``transfer_plain`` as far as the nodes go
@@ -348,7 +361,7 @@ class Link:
             if kind not in type(nodes).__mro__ and not isinstance(nodes, kind):  # the MRO: no ABC hook
                 raise TypeError("%s=%r: %r is not an instance of %s"
                                 % (parameter, nodes, nodes, kind.__name__))
-            if "_active" not in getattr(nodes, "__dict__", ()):  # check_initialised's own fast test
+            if getattr(nodes, "_active", None) is None:  # not in ``__dict__``: reading it builds the dict
                 check_initialised(nodes)
             return [nodes]
         new: list = []
@@ -395,7 +408,10 @@ class Link:
     @property
     def schedule(self) -> Any:
         """When transfers are due: ``Every(interval)`` unless ``schedule=`` said otherwise."""
-        return self._schedule
+        schedule = self._schedule
+        if schedule is None:  # made on first use: 10,000 links built at once need none of them yet
+            schedule = self._schedule = Every(self._interval_seconds)  # two racing first reads: equal ones
+        return schedule
 
     @property
     def timeout(self) -> Optional[float]:
@@ -466,6 +482,8 @@ class Link:
             Exception: whatever a node raised, unchanged, unless ``ignore_exceptions``.
         """
         plain = self._plain_nodes
+        if plain is False:  # the nodes changed since the last transfer
+            plain = self._plain_after_change()
         if plain is None or self.processors or self.groupers or self._delivery is not None or \
                 self._timeout is not None or self._default_timeout is not None:
             self._run(flush=False)
@@ -602,6 +620,8 @@ class Link:
         """
         if self._delivery is not None:
             self._delivery.start()  # first: a journal that cannot be opened leaves no node started
+        if not self._acquired:
+            self._acquired = []
         self._running = True
         dead_letter = [] if self._dead_letter is None else [self._dead_letter]
         for node in [*self._inlets, *self._outlets, *dead_letter]:
@@ -655,7 +675,7 @@ class Link:
 
     def _release_nodes(self) -> Optional[BaseException]:
         """Release every acquired node, even if some fail; returns the first failure."""
-        acquired, self._acquired = self._acquired, []
+        acquired, self._acquired = self._acquired, ()
         first: Optional[BaseException] = None
         for node in acquired:
             was_active = getattr(node, "_active", None)  # a mocked node has none
@@ -671,7 +691,7 @@ class Link:
 
     def __repr__(self) -> str:
         schedule = self._schedule
-        plain = isinstance(schedule, Every) and schedule == Every(schedule.seconds)
+        plain = schedule is None or isinstance(schedule, Every) and schedule == Every(schedule.seconds)
         when = self.interval if plain else schedule
         return "Link(tags:%s, interval:%s, inlets:%s, outlets:%s)" % (
             self._tags, when, self._inlets, self._outlets)

@@ -11,6 +11,7 @@ the number of links given: one pass, one lock, no per-link search.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from .._log import get_logger
@@ -81,6 +82,8 @@ def add_links(planner: Any, links: Any) -> None:
             with planner._lock:
                 planner._adding -= 1
                 planner._added.notify_all()
+    if "logging" not in sys.modules:  # nothing configured logging, so INFO is off: skip its import (ms)
+        return
     if len(new) <= 10:
         for link in new:
             _LOGGER.info("Added link: %r", link)

@@ -1,0 +1,164 @@
+"""What building links and planners leaves for later stays correct when later comes.
+
+Building 10,000 links must be cheap, so a link works some things out on first
+need instead of in its constructor: its ``Every`` schedule, whether a transfer
+may take the plain shortcut, and each node's lifecycle lock. These tests pin
+what a user sees of each, including the races the deferral could open.
+"""
+
+import subprocess
+import sys
+import threading
+
+from databay import Every, Inlet, Link, Outlet
+from databay import _lifecycle
+
+
+class Capture(Outlet):
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def push(self, records, update):
+        self.batches.append([record.payload for record in records])
+
+
+class One(Inlet):
+    def pull(self, update):
+        return 1
+
+
+class Starts(Inlet):
+    def __init__(self):
+        super().__init__()
+        self.starts = 0
+
+    def pull(self, update):
+        return 1
+
+    def on_start(self):
+        self.starts += 1
+
+
+def test_an_interval_link_has_one_every_schedule_equal_to_its_interval():
+    link = Link(One(), Capture(), interval=3600)
+    schedule = link.schedule
+    assert schedule == Every(3600) and schedule is link.schedule  # made once, then kept
+    assert link.interval_seconds == 3600.0
+    assert repr(link) == ("Link(tags:[], interval:1:00:00, inlets:[One()], outlets:[Capture()])")
+
+
+def test_a_change_of_nodes_while_a_transfer_works_out_its_shortcut_is_not_lost():
+    """``add_outlets`` on another thread, between the first transfer's look at the nodes and
+    its keeping the answer: the next transfer still pushes to the new outlet too."""
+    first, second = Capture(), Capture()
+
+    class Racing(Link):
+        raced = False
+
+        def _plain(self):
+            answer = super()._plain()  # worked out from one inlet and one outlet
+            if not Racing.raced:
+                Racing.raced = True
+                self.add_outlets(second)  # "another thread" changes the nodes meanwhile
+            return answer
+
+    link = Racing(One(), first, interval=1)
+    link.transfer()
+    link.transfer()
+    assert first.batches == [[1], [1]]
+    assert second.batches == [[1]]  # the second transfer saw the outlet added during the first
+
+
+def test_nodes_added_or_removed_between_transfers_are_used_by_the_next():
+    first, second = Capture(), Capture()
+    link = Link(One(), first, interval=1)
+    link.transfer()
+    link.add_outlets(second)
+    link.transfer()
+    link.remove_outlets(first)
+    link.transfer()
+    assert first.batches == [[1], [1]] and second.batches == [[1], [1]]
+
+
+def test_two_first_users_of_a_node_share_one_lifecycle_lock(monkeypatch):
+    """The node's lock is made on first use; a user that finds another made it meanwhile
+    (while it waited to make one) takes that one, so both lock the same lock."""
+    node = One()
+    made_meanwhile = threading.RLock()
+
+    class OtherThreadFirst:
+        def __enter__(self):
+            node._lifecycle_lock = made_meanwhile  # the other first user won the race
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(_lifecycle, "_LOCK_MAKING", OtherThreadFirst())
+    assert node._checked_lock() is made_meanwhile
+    monkeypatch.undo()
+    assert node._checked_lock() is made_meanwhile  # and it is kept
+
+
+def test_a_node_shared_by_links_started_on_many_threads_at_once_starts_once():
+    node = Starts()
+    links = [Link(node, Capture(), interval=1) for _ in range(8)]
+    barrier = threading.Barrier(len(links), timeout=10)
+
+    def start(link):
+        barrier.wait()
+        link.on_start()
+
+    threads = [threading.Thread(target=start, args=(link,)) for link in links]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert node.starts == 1 and node.active
+    for link in links:
+        link.on_shutdown()
+    assert not node.active
+
+
+def test_a_link_restarted_after_shutdown_starts_its_nodes_again():
+    node = Starts()
+    link = Link(node, Capture(), interval=1)
+    for _ in range(2):
+        link.on_start()
+        assert node.active
+        link.on_shutdown()
+        assert not node.active
+    assert node.starts == 2
+
+
+def test_building_a_planner_does_not_import_logging_when_nothing_configured_it():
+    """``add_links`` logs at INFO; with logging never imported no handler or level below WARNING
+    can exist, so the line could not show and importing logging (milliseconds) is skipped."""
+    code = ("import sys\n"
+            "from databay import Inlet, Link, Outlet\n"
+            "from databay.planners import SchedulePlanner\n"
+            "class In(Inlet):\n"
+            "    def pull(self, update): return 1\n"
+            "class Out(Outlet):\n"
+            "    def push(self, records, update): pass\n"
+            "links = [Link(In(), Out(), interval=60) for _ in range(20)]\n"
+            "planner = SchedulePlanner(links[:5], handle_signals=False)\n"
+            "planner.add_links(links[5:])\n"
+            "print('logging' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_adding_links_is_logged_at_info_when_logging_is_configured(caplog):
+    import logging
+
+    from databay.planners import SchedulePlanner
+
+    with caplog.at_level(logging.INFO, logger="databay"):
+        planner = SchedulePlanner(Link(One(), Capture(), interval=60, tags=["one"]), handle_signals=False)
+        planner.add_links([Link(One(), Capture(), interval=60) for _ in range(11)])
+    messages = [record.getMessage() for record in caplog.records if record.name == "databay.BasePlanner"]
+    assert messages[0].startswith("Added link: Link(tags:['one']")
+    assert messages[1].startswith("Added 11 links to ")
