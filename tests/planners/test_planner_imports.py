@@ -40,3 +40,18 @@ def test_an_unknown_planner_name_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="NoSuchPlanner"):
         databay.planners.NoSuchPlanner  # noqa: B018
+
+
+def test_a_planner_handling_signals_loads_the_signal_module_when_built_not_in_start():
+    """start() installs signal handlers; importing ``signal`` there (it builds its enums) made
+    the immediate transfers milliseconds late. Built with ``handle_signals`` (the default),
+    the planner has loaded it already; without, building it does not load it."""
+    code = ("import sys\n"
+            "from databay.planners import SchedulePlanner\n"
+            "SchedulePlanner(handle_signals=False)\n"
+            "assert 'databay.planners._signals' not in sys.modules\n"
+            "SchedulePlanner()\n"
+            "assert 'databay.planners._signals' in sys.modules and 'signal' in sys.modules\n"
+            "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
