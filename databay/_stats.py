@@ -161,7 +161,7 @@ class LinkStats:
         # rarer events
         "skipped", "missed", "last_error", "last_warning",
         # bookkeeping
-        "changes", "cache", "link", "hub", "clock", "nodes", "attached", "named")
+        "changes", "counted", "cache", "link", "hub", "clock", "nodes", "attached", "named")
 
     def __init__(self, link: Any) -> None:
         self.run = 0  # transfers started
@@ -178,6 +178,7 @@ class LinkStats:
         self.last_error: Optional[Tuple[str, str, str, float]] = None  # type, message, node, time
         self.last_warning: Optional[Tuple[str, float]] = None  # event kind, time
         self.changes = 0  # a new, never reused value after every write off the hot path (see snapshot)
+        self.counted = 0  # the same, after every such write but started's and ended's (see snapshot)
         self.cache: Any = None  # the last snapshot and what it was made of: see snapshot
         self.link = link
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
@@ -270,7 +271,7 @@ class LinkStats:
             finally:
                 counts.seconds += perf_counter() - start
                 counts.timed_calls += 1
-                self.changes = _next_change()
+                self.changes = self.counted = _next_change()
 
         return timed_call
 
@@ -290,7 +291,7 @@ class LinkStats:
             finally:
                 counts.seconds += perf_counter() - start
                 counts.timed_calls += 1
-                self.changes = _next_change()
+                self.changes = self.counted = _next_change()
 
         return timed_call
 
@@ -305,7 +306,7 @@ class LinkStats:
         if last is None or last[3] < self.timing.start or last[1] != _message(error):
             self.last_error = (type(error).__name__, _message(error), "",
                                perf_counter() if now is None else now)
-        self.changes = _next_change()
+        self.changes = self.counted = _next_change()
 
     def node_failed(self, kind: str, node: Any, error: BaseException, records: int = 0) -> None:
         """``node`` (inlet, processor, grouper or outlet) raised ``error`` in the running transfer.
@@ -321,7 +322,7 @@ class LinkStats:
             counts.failed_records += records
         self.last_error = (type(error).__name__, _message(error), "%s %s" % (kind, _label(node)),
                            perf_counter())
-        self.changes = _next_change()
+        self.changes = self.counted = _next_change()
 
     def push_retrying(self, outlet: Any, error: BaseException) -> None:
         """A push to ``outlet`` raised ``error`` and its records wait in a retry queue.
@@ -334,14 +335,14 @@ class LinkStats:
             counts.failures += 1
         self.last_error = (type(error).__name__, _message(error), "outlet %s" % _label(outlet),
                            perf_counter())
-        self.changes = _next_change()
+        self.changes = self.counted = _next_change()
 
     def undelivered(self, outlet: Any, count: int, error: Optional[BaseException] = None) -> None:
         """A push of a ``count``-record batch to ``outlet`` failed with ``error`` (batch path only)."""
         counts = self.counts_of(outlet)
         if counts is not None:
             counts.failed_records += count - taken(count, error)
-        self.changes = _next_change()
+        self.changes = self.counted = _next_change()
 
     def pushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int,
                partial: bool) -> None:
@@ -361,7 +362,7 @@ class LinkStats:
         if counts is not None:
             counts.extra_calls += 1
             counts.extra_records += count
-        self.changes = _next_change()
+        self.changes = self.counted = _next_change()
 
     def flushed(self, outlets: Sequence[Any], outcomes: Sequence[Tuple[bool, Any]], count: int) -> None:
         """A flush pushed ``count`` records to ``outlets`` (not all of the link's: no batch count)."""
@@ -370,7 +371,7 @@ class LinkStats:
             if counts is not None:
                 counts.extra_calls += 1
                 counts.extra_records += count if ok else taken(count, value)
-        self.changes = _next_change()
+        self.changes = self.counted = _next_change()
 
     def records_noted(self, event: str, count: int) -> None:
         """The delivery stages counted ``count`` records as ``event`` (refused, retried, dropped...)."""
@@ -395,7 +396,7 @@ class LinkStats:
 
     def _warn(self, kind: str, node: Any = None, records: Optional[int] = None) -> None:
         self.last_warning = (kind, perf_counter())
-        self.changes = _next_change()
+        self.changes = self.counted = _next_change()
         hub = self.hub
         if hub is not None and hub.active and kind in _EVENT_KINDS:
             hub.emit(kind, self.link, node=node, records=records)
@@ -411,7 +412,7 @@ class LinkStats:
         """
         if not self.nodes and not (self.run or self.batches or self.handed):
             self.attached = (inlets, outlets)  # Link replaces its node lists, never changes them: not copied
-            self.changes = _next_change()
+            self.changes = self.counted = _next_change()
             return
         run, batches, handed = self.run, self.batches, self.handed
         nodes = {}
@@ -423,7 +424,7 @@ class LinkStats:
                 nodes[id(node)] = counts
         self.nodes = nodes
         self.attached = None
-        self.changes = _next_change()
+        self.changes = self.counted = _next_change()
 
     # -- reading -----------------------------------------------------------
 
@@ -455,117 +456,145 @@ class LinkStats:
         links against one instant.
 
         Written for speed: ``planner.stats()`` of 2,000 links must stay within
-        20 ms. The summaries are read, never computed, here (see :class:`Window`),
-        and a link that did not change since its previous snapshot gets that
-        snapshot back: the same dict (snapshots are read-only). What changes a
-        snapshot: any counter (the hot-path ones are compared, every other write
-        bumps ``changes``), the delivery counts, tags, key, interval, name, next
-        due time and health. A running transfer or a non-empty retry queue
-        (whose age grows) is never cached.
+        20 ms, also when every link was timed since the previous call. The
+        summaries are read, never computed, here (see :class:`Window`), and
+        snapshots are read-only, so the previous one (kept in ``cache``) lends
+        what did not change:
+
+        * the whole snapshot, the same dict, if nothing changed. What changes a
+          snapshot: any counter (the hot-path ones are compared, every other
+          write bumps ``changes``), the delivery counts, tags, key, interval,
+          name, next due time and health. A running transfer or a non-empty
+          retry queue (whose age grows) never gives a snapshot back.
+        * its counter sections (``transfers``, ``records``, ``nodes``) if only
+          the timing moved: :meth:`started` and :meth:`ended` bump ``changes``,
+          every other writer bumps ``counted`` too. Never with a retry queue.
+        * ``tags``, ``last_error`` and ``last_warning`` if they did not change.
+
+        Times are shown in Unix time through ``to_wall``; while it stays within
+        :data:`_SAME_TIME` of the previous snapshot's, that one is used again,
+        so lent times stay exact and agree with the new ones.
         """
         if now is None or to_wall is None:
             now = perf_counter()
             to_wall = wall_time() - now
-        named = self.named
-        if named is None or named[0] is not link._inlets or named[1] is not link._outlets:
-            named = self._name_nodes(link)
-            self.changes = _next_change()  # nodes replaced (maybe behind nodes_changed's back)
-        cacheable = not self.running and not pending
-        if cacheable:  # read before the counters the snapshot shows: a write meanwhile is seen next time
-            fingerprint = (self.changes, self.run, self.pulled, self.batches, self.handed, name,
-                           next_due is None, link._key, link._interval_seconds)
-            cache = self.cache
-            if cache is not None and cache[0] == fingerprint and now < cache[1] and \
-                    cache[2] == link._counts and cache[3] == link._tags and \
-                    -_SAME_TIME < cache[4] - to_wall < _SAME_TIME and \
-                    (next_due is None or -_SAME_TIME < cache[5] - next_due < _SAME_TIME):
-                return cache[6]
-        run = self.run
-        running = self.running
-        last_error = self.last_error
+        # Read before the values the snapshot shows: a write meanwhile is seen next time.
+        changes = self.changes
+        run, pulled, batches, handed, running = self.run, self.pulled, self.batches, self.handed, self.running
+        counts, inlets, outlets = link._counts, link._inlets, link._outlets
+        # the node lists too: replaced (nodes added or removed), maybe behind nodes_changed's back
+        token = None if pending else (self.counted, run, pulled, batches, handed, running, inlets, outlets)
+        fingerprint = (changes, token, name, next_due is None, link._key, link._interval_seconds)
+        last_error, warning = self.last_error, self.last_warning
+        cache = self.cache
+        lend = counts_seen = None
+        shown_error = shown_warning = _UNSEEN  # the dicts last_error and last_warning, if lent
+        if cache is not None:
+            seen, until, wall, counts_seen, previous, error_seen, warning_seen = cache
+            if abs(wall - to_wall) < _SAME_TIME:
+                to_wall = wall  # the same conversion: see above
+                if last_error is error_seen:
+                    shown_error = previous["last_error"]
+                if warning is warning_seen:
+                    shown_warning = previous["last_warning"]
+            # the delivery counts: some are counted without a bump of counted
+            if token is not None and seen[1] == token and counts_seen == counts:
+                if seen == fingerprint and now < until and to_wall == wall and \
+                        previous["tags"] == link._tags and \
+                        (next_due is None or -_SAME_TIME < previous["next_due_at"] - next_due < _SAME_TIME):
+                    return previous
+                lend = previous
+            else:
+                counts_seen = None
         failing_since = self.failing_since
         if failing_since is None and last_error is not None and self.error_run == run and run and \
                 not running:  # failed outside a planner: since its last error
             failing_since = last_error[3]
-        warning = self.last_warning
-        health_until = _FOREVER  # when health changes by itself: a warning expires
+        until = _FOREVER  # when health changes by itself: a warning expires
         if failing_since is not None:
             health = "failing"
         elif warning is not None and now < warning[1] + max(60.0, 3 * link._interval_seconds):
             health = "warning"
-            health_until = warning[1] + max(60.0, 3 * link._interval_seconds)
+            until = warning[1] + max(60.0, 3 * link._interval_seconds)
         else:
             health = "ok" if run else "idle"
-        snapshot = self._build(link, name, next_due, pending, to_wall, health, failing_since, named)
-        if cacheable:
-            self.cache = (fingerprint, health_until, link._counts.copy(), link._tags[:], to_wall, next_due,
-                          snapshot)
-        return snapshot
+        if running:  # never given back whole
+            until = -_FOREVER
 
-    def _build(self, link: Any, name: str, next_due: Optional[float],
-               pending: Optional[Dict[int, Tuple[int, Optional[float]]]], to_wall: float, health: str,
-               failing_since: Optional[float], named: Any) -> Dict[str, Any]:
-        """The snapshot dict of :meth:`snapshot` (which decided ``health`` and ``failing_since``)."""
-        run, batches, handed = self.run, self.batches, self.handed
-        running = self.running
-        nodes: List[Dict[str, Any]] = []
-        append = nodes.append
-        for counts, label in named[2]:
-            append({"name": label, "role": "inlet", "calls": run - counts.run_base,
-                    "failures": counts.failures, "time_spent_seconds": counts.seconds,
-                    "timed_calls": counts.timed_calls})
-        delivered = queued = 0
-        for counts, label in named[3]:
-            waiting, oldest = pending.get(id(counts.node), _NOTHING_PENDING) if pending else _NOTHING_PENDING
-            took = handed - counts.handed_base - counts.failed_records + counts.extra_records
-            delivered += took
-            queued += waiting
-            append({"name": label, "role": "outlet",
-                    "calls": batches - counts.batches_base + counts.extra_calls,
-                    "failures": counts.failures, "time_spent_seconds": counts.seconds,
-                    "timed_calls": counts.timed_calls, "records_delivered": took,
-                    "records_pending": waiting, "oldest_pending_age_seconds": oldest})
-        counts = link._counts.copy()
-        counts["pulled"] = self.pulled
-        counts["delivered"] = delivered
-        counts["pending"] = queued
+        tags = link._tags
+        if lend is not None:  # only the timing moved
+            transfers, records, nodes = lend["transfers"], lend["records"], lend["nodes"]
+            if lend["tags"] == tags:
+                tags = lend["tags"]
+            else:
+                tags = tags[:]
+        else:
+            tags = tags[:]
+            counts_seen = counts.copy()
+            named = self.named
+            if named is None or named[0] is not inlets or named[1] is not outlets:
+                named = self._name_nodes(link)
+            nodes = []
+            append = nodes.append
+            for node, label in named[2]:
+                append({"name": label, "role": "inlet", "calls": run - node.run_base,
+                        "failures": node.failures, "time_spent_seconds": node.seconds,
+                        "timed_calls": node.timed_calls})
+            delivered = queued = 0
+            for node, label in named[3]:
+                waiting, oldest = _NOTHING_PENDING if not pending else \
+                    pending.get(id(node.node), _NOTHING_PENDING)
+                took = handed - node.handed_base - node.failed_records + node.extra_records
+                delivered += took
+                queued += waiting
+                append({"name": label, "role": "outlet",
+                        "calls": batches - node.batches_base + node.extra_calls,
+                        "failures": node.failures, "time_spent_seconds": node.seconds,
+                        "timed_calls": node.timed_calls, "records_delivered": took,
+                        "records_pending": waiting, "oldest_pending_age_seconds": oldest})
+            records = counts_seen.copy()
+            records["pulled"] = pulled
+            records["delivered"] = delivered
+            records["pending"] = queued
+            failed = self.failed
+            transfers = {"run": run, "succeeded": run - failed - running, "failed": failed,
+                         "skipped": self.skipped, "missed": self.missed, "running": running}
         timing = self.timing
         timed = timing.timed
-        records = timing.records[:]
+        recent = timing.records[:]
         durations, lateness = timing.durations, timing.lateness
         d50, d99, dmax = durations.summary
         l50, l99, lmax = lateness.summary
         last_success = timing.last_success
-        last_error = self.last_error
-        warning = self.last_warning
-        failed = self.failed
-        return {
+        snapshot = {
             "name": name,
             "key": link._key,
-            "tags": link._tags[:],
+            "tags": tags,
             "interval_seconds": link._interval_seconds,
             "health": health,
-            "transfers": {"run": run, "succeeded": run - failed - running, "failed": failed,
-                          "skipped": self.skipped, "missed": self.missed, "running": running},
-            "records": counts,
+            "transfers": transfers,
+            "records": records,
             "last_transfer": None if not timed and not running else {
                 "started_at": timing.start + to_wall,
                 "duration_seconds": None if running else timing.last_duration,
-                "records": None if running or not records else records[-1]},
+                "records": None if running or not recent else recent[-1]},
             "last_success_at": None if last_success is None else last_success + to_wall,
             "failing_since": None if failing_since is None else failing_since + to_wall,
-            "last_error": None if last_error is None else {
+            "last_error": shown_error if shown_error is not _UNSEEN else None if last_error is None else {
                 "type": last_error[0], "message": last_error[1], "node": last_error[2],
                 "at": last_error[3] + to_wall},
-            "last_warning": None if warning is None else {"kind": warning[0], "at": warning[1] + to_wall},
+            "last_warning": shown_warning if shown_warning is not _UNSEEN else None if warning is None else {
+                "kind": warning[0], "at": warning[1] + to_wall},
             "next_due_at": next_due,
             "lateness_seconds": {"p50": l50, "p99": l99, "max": lmax, "window": len(lateness.values),
                                  "count": timing.late, "sum": timing.lateness_sum},
             "duration_seconds": {"p50": d50, "p99": d99, "max": dmax, "window": len(durations.values),
                                  "count": timed, "sum": timing.duration_sum},
-            "recent": {"lateness_seconds": lateness.values[:], "records": records},
+            "recent": {"lateness_seconds": lateness.values[:], "records": recent},
             "nodes": nodes,
         }
+        self.cache = (fingerprint, until, to_wall, counts_seen, snapshot, last_error, warning)
+        return snapshot
 
     def _name_nodes(self, link: Any) -> Tuple[Any, Any, List[Tuple[NodeStats, str]],
                                                 List[Tuple[NodeStats, str]]]:
@@ -589,6 +618,9 @@ class LinkStats:
 
 
 _NOTHING_PENDING = (0, None)
+
+#: "Nothing lent" in :meth:`LinkStats.snapshot` (None is a value it may lend).
+_UNSEEN = object()
 
 #: Seconds within which two conversions to Unix time (``to_wall``, a next due time) count as the
 #: same: they are differences of two clock readings taken a moment apart, so they jitter.

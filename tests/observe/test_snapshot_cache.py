@@ -350,3 +350,67 @@ def test_every_writer_off_the_hot_path_gives_changes_a_new_value(held, writer):
      "nodes_changed": lambda: stats.nodes_changed([inlet], [outlet]),
      }[writer]()
     assert stats.changes != before
+
+
+@pytest.mark.parametrize("writer", ["timer", "transfer_raised", "node_failed", "push_retrying",
+                                    "outlet_delivered", "skipped", "missed", "records_noted",
+                                    "nodes_changed"])
+def test_every_writer_but_the_planners_timing_gives_counted_a_new_value(held, writer):
+    """A snapshot lends its counter sections (transfers, records, nodes) to the next one while
+    ``counted`` and the hot-path counters stay put: every writer but started/ended must move it."""
+    link, inlet, outlet, planner = held
+    stats = link._stats
+    planner.force_transfer()
+    before = stats.counted
+    {"timer": lambda: stats.timer(outlet, lambda: None)(),
+     "transfer_raised": lambda: stats.transfer_raised(ValueError("other")),
+     "node_failed": lambda: stats.node_failed("inlet", inlet, ValueError("bad")),
+     "push_retrying": lambda: stats.push_retrying(outlet, ValueError("busy")),
+     "outlet_delivered": lambda: stats.outlet_delivered(outlet, 2),
+     "skipped": stats.was_skipped,
+     "missed": lambda: stats.was_missed(1),
+     "records_noted": lambda: stats.records_noted("refused", 1),
+     "nodes_changed": lambda: stats.nodes_changed([inlet], [outlet]),
+     }[writer]()
+    assert stats.counted != before
+
+
+def test_a_timed_transfer_alone_lends_the_counter_sections(held):
+    """What a running planner's stats() pays most for: every link was timed since the last call.
+    Only the timing sections are built again; the counters are the previous snapshot's."""
+    link, _, _, planner = held
+    stats = link._stats
+    planner.force_transfer()
+    before = link.stats()
+    stats.ended(stats.started(0.25))  # the planner's timing of a transfer, nothing counted
+    after = link.stats()
+    assert after is not before and after["lateness_seconds"]["max"] == 0.25
+    for section in ("transfers", "records", "nodes", "tags"):
+        assert after[section] is before[section], section
+    stats.cache = None
+    close(after, link.stats())
+    planner.force_transfer()  # counted: nothing lent
+    again = link.stats()
+    assert again["transfers"] is not after["transfers"] and again["transfers"]["run"] == 2
+    assert again["nodes"][0]["calls"] == 2
+
+
+def test_a_lent_last_error_follows_a_wall_clock_step(obs, monkeypatch):
+    """An unchanged last error is lent to the next snapshot, unless Unix time moved."""
+    import databay._stats as stats_module
+
+    inlet = obs.CountInlet()
+    link = Link(inlet, obs.KeepOutlet(), interval=3600, tags=["failing"])
+    planner = SchedulePlanner([link], immediate_transfer=False)
+    inlet.failing = True
+    with pytest.raises(ConnectionError):
+        planner.force_transfer()
+    before = link.stats()
+    link._stats.ended(link._stats.started(0.5))  # timed again: a new snapshot, the same error
+    lent = link.stats()
+    assert lent is not before and lent["last_error"] is before["last_error"]
+    real_wall = time.time
+    monkeypatch.setattr(stats_module, "wall_time", lambda: real_wall() + 5.0)
+    link._stats.ended(link._stats.started(0.5))
+    after = link.stats()
+    assert after["last_error"]["at"] == pytest.approx(before["last_error"]["at"] + 5.0, abs=0.002)
