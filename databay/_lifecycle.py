@@ -65,10 +65,18 @@ def _prepare_stand_in(node: Any) -> None:
                  "processors": lambda: [],
                  "_process_and_push": lambda: lambda records, update: node.push(records, update)}
     hooks["_acquire"] = lambda: lambda: node.try_start()  # a mock has nobody else to count
-    hooks["_release"] = lambda: lambda: node.try_shutdown()
+    hooks["_release"] = lambda: lambda: _stand_in_release(node)
     for name, make in hooks.items():
         if name not in own:
             setattr(node, name, make())
+
+
+def _stand_in_release(node: Any) -> bool:
+    """A stand-in's ``_release``: ``try_shutdown()``; True if that changed its ``_active``
+    (as :meth:`Lifecycle._release` returns whether it shut the node down)."""
+    was_active = getattr(node, "_active", None)  # a mock has none
+    node.try_shutdown()
+    return getattr(node, "_active", None) is not was_active
 
 
 class Lifecycle:
@@ -130,17 +138,32 @@ class Lifecycle:
         finally:
             lock.release()
 
-    def _release(self) -> None:
-        """One user less: shut the node down after the last, if a user started it."""
-        lock = self._checked_lock()
+    def _release(self) -> bool:
+        """One user less: shut the node down after the last, if a user started it.
+
+        Returns whether this call shut the node down (the link reports it as an
+        event). A planner releases thousands of nodes at shutdown, so the lock is
+        taken once: without a ``try_shutdown`` override its body runs under it.
+        """
+        try:
+            lock = self._lifecycle_lock
+        except AttributeError:
+            lock = None
+        if lock is None:  # made on first use; ImplementationError without super().__init__()
+            lock = self._checked_lock()
         lock.acquire()
         try:
-            if self._users == 0:
-                return
-            self._users -= 1
-            if self._users == 0 and self._started_by_users:
-                self._started_by_users = False
-                self.try_shutdown()
+            users = self._users
+            if users == 0:
+                return False
+            self._users = users - 1
+            if users > 1 or not self._started_by_users:
+                return False
+            if type(self).try_shutdown is Lifecycle.try_shutdown:
+                return self._shut_down()
+            was_active = self._active
+            self.try_shutdown()
+            return was_active and not self._active
         finally:
             lock.release()
 
@@ -164,13 +187,18 @@ class Lifecycle:
         lock = self._checked_lock()
         lock.acquire()
         try:
-            if not self._active:
-                return
-            self._active = False
-            self._started_by_users = False
-            self.on_shutdown()
+            self._shut_down()
         finally:
             lock.release()
+
+    def _shut_down(self) -> bool:
+        """``try_shutdown``'s body, the lock held; returns whether the node was active."""
+        if not self._active:
+            return False
+        self._active = False
+        self._started_by_users = False
+        self.on_shutdown()
+        return True
 
     def on_start(self) -> None:
         """Override to acquire resources; called once before the first transfer."""

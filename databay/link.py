@@ -678,11 +678,11 @@ class Link:
         acquired, self._acquired = self._acquired, ()
         first: Optional[BaseException] = None
         for node in acquired:
-            was_active = getattr(node, "_active", None)  # a mocked node has none
             try:
-                node._release()
-                if getattr(node, "_active", None) is not was_active:
-                    self._stats.node_changed(node, node._active)
+                if node._release() is True:  # it shut the node down (a mock may return a mock)
+                    hub = self._stats.hub  # checked here: at shutdown a call per node costs more
+                    if hub is not None and hub.active:
+                        self._stats.node_changed(node, False)
             except Exception as error:
                 _LOGGER.error("on_shutdown of %r failed in %r: %r", node, self, error,
                               exc_info=True)

@@ -1,0 +1,75 @@
+"""The end of a planner's run takes shortcuts for plain links and nodes; overrides still run."""
+
+from databay import Inlet, Link, Outlet
+from databay.planners import SchedulePlanner
+
+
+class Plain(Inlet):
+    def pull(self, update):
+        return 1
+
+
+class Quiet(Outlet):
+    def push(self, records, update):
+        pass
+
+
+class HookedOutlet(Quiet):
+    """Overrides the public ``try_shutdown`` hook (as a databay 0.3.0 node could)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def try_shutdown(self):
+        self.calls.append(self.active)
+        super().try_shutdown()
+
+
+class FlushCountingLink(Link):
+    """Overrides ``flush``: the planner calls it at shutdown even if nothing is held."""
+
+    flushes = 0
+
+    def flush(self, timeout=None):
+        type(self).flushes += 1
+        return super().flush(timeout)
+
+
+def test_a_try_shutdown_override_runs_once_when_the_last_link_stops():
+    """The shortcut that shuts a node down under the lock it already holds is only for nodes
+    that keep the default ``try_shutdown``: an override is called, once, by the last user."""
+    shared = HookedOutlet()
+    links = [Link(Plain(), shared, 3600, tags=["first"]), Link(Plain(), shared, 3600, tags=["second"])]
+    planner = SchedulePlanner(links, immediate_transfer=False, handle_signals=False)
+    seen = []
+    planner.subscribe(lambda event: seen.append((event.kind, event.link.tags[0], event.node)),
+                      kinds="node_shut_down")
+    with planner:
+        assert shared.active
+    assert shared.calls == [True] and not shared.active
+    assert [(tag, node) for _, tag, node in seen] == [
+        ("first", links[0].inlets[0]), ("second", links[1].inlets[0]), ("second", shared)]
+
+
+def test_a_shared_node_is_reported_shut_down_once_by_its_last_link():
+    """node_shut_down is emitted for the release that shut the node down, not for the others."""
+    shared = Quiet()
+    links = [Link(Plain(), shared, 3600, tags=[str(k)]) for k in range(3)]
+    planner = SchedulePlanner(links, immediate_transfer=False, handle_signals=False)
+    seen = []
+    planner.subscribe(lambda event: seen.append((event.link.tags[0], event.node)), kinds="node_shut_down")
+    with planner:
+        pass
+    assert [tag for tag, node in seen if node is shared] == ["2"]
+    assert len(seen) == 4 and not shared.active
+
+
+def test_a_flush_override_is_called_at_shutdown_even_when_nothing_is_held():
+    """The teardown skips ``Link.flush`` for a link that holds nothing, never an override."""
+    FlushCountingLink.flushes = 0
+    links = [FlushCountingLink(Plain(), Quiet(), 3600), Link(Plain(), Quiet(), 3600)]
+    planner = SchedulePlanner(links, immediate_transfer=False, handle_signals=False)
+    with planner:
+        pass
+    assert FlushCountingLink.flushes == 1
