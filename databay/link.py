@@ -43,6 +43,12 @@ __all__ = ["Link", "Update"]
 
 _LOGGER = get_logger("databay.Link")
 _RUNNER_LOCK = _thread.allocate_lock()
+_NO_COUNTS = dict.fromkeys(DELIVERY_COUNTS, 0)
+# Stands in for a link's empty list of tags, processors or groupers until someone asks for the
+# list (see Link._own_list): building 10,000 links then makes no empty lists. Only read, never
+# changed, never handed out.
+_EMPTY: list = []
+_LIST_MAKING = _thread.allocate_lock()
 _TRANSFER_NUMBERS = range(sys.maxsize)  # one range for every link: building one per link is slow
 
 
@@ -86,7 +92,7 @@ class Link:
     # without a dict; ``__dict__`` keeps any other attribute (and subclasses) possible.
     __slots__ = ("_inlets", "_outlets", "_needs_loop", "_acks", "_plain_nodes", "_running", "_tags",
                  "_copy_records", "_ignore_exceptions", "inlet_concurrency", "immediate_transfer",
-                 "processors", "groupers", "_transfer_numbers", "_runner", "_job", "_stats",
+                 "_processors", "_groupers", "_transfer_numbers", "_runner", "_job", "_stats",
                  "_repeat_limiter", "_abandoned", "_delivery", "_counts", "_failed_at", "_schedule",
                  "_interval_seconds", "_planner", "_acquired", "_timeout", "_default_timeout", "_retry",
                  "_dead_letter", "_journal", "_key", "__dict__", "__weakref__")
@@ -121,12 +127,10 @@ class Link:
             warn_deprecated("Link(catch_exceptions=...)", "Link(ignore_exceptions=...)",
                             since="0.2.0")
             ignore_exceptions = catch_exceptions
-        self._inlets: List[Inlet] = []
-        self._outlets: List[Outlet] = []
         self._needs_loop = False
         self._running = False  # between on_start and on_shutdown
         # Each check is called only for a value that is not the usual one.
-        self._tags = [] if tags is None else to_tags("tags", tags)
+        self._tags = _EMPTY if tags is None else to_tags("tags", tags)
         self._copy_records = copy_records if copy_records is True or copy_records is False else \
             check_bool("copy_records", copy_records)
         self._ignore_exceptions = ignore_exceptions if ignore_exceptions is True or \
@@ -135,8 +139,8 @@ class Link:
             check_positive_int("inlet_concurrency", inlet_concurrency, allow_none=True)
         self.immediate_transfer = immediate_transfer if immediate_transfer is True or \
             immediate_transfer is False else check_bool("immediate_transfer", immediate_transfer)
-        self.processors: List[Callable] = [] if processors is None else to_callables("processors", processors)
-        self.groupers: List[Callable] = [] if groupers is None else to_callables("groupers", groupers)
+        self._processors = _EMPTY if processors is None else to_callables("processors", processors)
+        self._groupers = _EMPTY if groupers is None else to_callables("groupers", groupers)
         # 0, 1, 2...: next() on it is atomic, like itertools.count(), and the iterator is no object
         # for the garbage collector to visit (a count() is)
         self._transfer_numbers = iter(_TRANSFER_NUMBERS)
@@ -146,7 +150,7 @@ class Link:
         self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
         self._abandoned: Dict[int, Any] = {}  # id(node) -> its call abandoned after a timeout
         self._delivery: Any = None  # see _init_delivery
-        self._counts = dict.fromkeys(DELIVERY_COUNTS, 0)
+        self._counts = _NO_COUNTS.copy()
         self._failed_at: Any = None  # (kind, node, update, error) of the failure transfer() raised
         # Not started yet: the nodes are only checked; _init_delivery ends with _nodes_changed.
         cls = type(self)
@@ -154,6 +158,7 @@ class Link:
             self._inlets = self._checked_nodes("inlets", inlets, Inlet, [])
             self._outlets = self._checked_nodes("outlets", outlets, Outlet, [])
         else:  # a subclass hooks them: 0.3.0 added the constructor's nodes through them
+            self._inlets, self._outlets = [], []
             self.add_inlets(inlets)
             self.add_outlets(outlets)
         # Each feature below parses its own arguments in its own method.
@@ -421,7 +426,38 @@ class Link:
     @property
     def tags(self) -> List[str]:
         """The tags naming this link (a list, possibly empty)."""
-        return self._tags
+        tags = self._tags
+        return tags if tags is not _EMPTY else self._own_list("_tags")
+
+    @property
+    def processors(self) -> List[Callable]:
+        """The callables each transfer passes its records through, in order (a list you may change)."""
+        processors = self._processors
+        return processors if processors is not _EMPTY else self._own_list("_processors")
+
+    @processors.setter
+    def processors(self, value: List[Callable]) -> None:
+        self._processors = value
+
+    @property
+    def groupers(self) -> List[Callable]:
+        """The callables each transfer passes its batches through, in order (a list you may change)."""
+        groupers = self._groupers
+        return groupers if groupers is not _EMPTY else self._own_list("_groupers")
+
+    @groupers.setter
+    def groupers(self, value: List[Callable]) -> None:
+        self._groupers = value
+
+    def _own_list(self, slot: str) -> list:
+        """The list in ``slot``, made this link's own if it still is the shared empty stand-in
+        (``_EMPTY``): whoever asks for it may change it. Two first readers get the same list."""
+        with _LIST_MAKING:
+            value = getattr(self, slot)
+            if value is _EMPTY:
+                value = []
+                setattr(self, slot, value)
+        return value
 
     @property
     def name(self) -> str:
@@ -484,11 +520,12 @@ class Link:
         plain = self._plain_nodes
         if plain is False:  # the nodes changed since the last transfer
             plain = self._plain_after_change()
-        if plain is None or self.processors or self.groupers or self._delivery is not None or \
+        if plain is None or self._processors or self._groupers or self._delivery is not None or \
                 self._timeout is not None or self._default_timeout is not None:
             self._run(flush=False)
             return
-        update = Update(self._tags, next(self._transfer_numbers))
+        tags = self._tags  # the Update hands the link's own list to the nodes
+        update = Update(tags if tags is not _EMPTY else self._own_list("_tags"), next(self._transfer_numbers))
         try:
             transfer_plain(self, plain[0], plain[1], plain[2], update)
         except BaseException as error:
@@ -538,7 +575,7 @@ class Link:
         if delivery is not None and (delivery.replay_pending or
                                      any(q.entries for q in delivery.live_queues())):
             return True
-        for processor in self.processors:
+        for processor in self._processors:
             if holds_records(processor):
                 return True
         for outlet in self._outlets:
@@ -569,9 +606,9 @@ class Link:
         if delivery is not None and delivery.replay_pending:
             replay = delivery.take_replay()  # also restores journaled retry queues
             if replay[0]:
-                update = Update(self._tags, next(self._transfer_numbers))
+                update = Update(self.tags, next(self._transfer_numbers))
                 self._drive(transfer_steps(self, update, replay=replay), update, deadline)
-        update = Update(self._tags, next(self._transfer_numbers))
+        update = Update(self.tags, next(self._transfer_numbers))
         steps = transfer_steps(self, update, flush=flush)
         if self._stats.running:  # a planner runs this transfer: time each node call (databay/_stats.py)
             steps = timed_steps(steps, self._stats)

@@ -162,3 +162,61 @@ def test_adding_links_is_logged_at_info_when_logging_is_configured(caplog):
     messages = [record.getMessage() for record in caplog.records if record.name == "databay.BasePlanner"]
     assert messages[0].startswith("Added link: Link(tags:['one']")
     assert messages[1].startswith("Added 11 links to ")
+
+
+def test_links_built_without_tags_processors_or_groupers_each_get_their_own_lists():
+    """Until asked for, these empty lists are one shared stand-in; what a user gets is the
+    link's own list, so changing one link's lists never changes another's."""
+    first, second = Link(One(), Capture(), interval=1), Link(One(), Capture(), interval=1)
+    first.tags.append("first")
+    first.processors.append(lambda records: records)
+    first.groupers.append(lambda batches: batches)
+    assert (second.tags, second.processors, second.groupers) == ([], [], [])
+    assert first.tags == ["first"] and len(first.processors) == len(first.groupers) == 1
+    assert first.tags is first.tags and first.processors is first.processors
+    assert first.key == "first" and second.key == ""
+
+
+def test_a_tagless_links_updates_carry_the_links_own_tags_list():
+    seen = []
+
+    class Sees(Inlet):
+        def pull(self, update):
+            seen.append(update)
+            return 1
+
+    link = Link(Sees(), Capture(), interval=1)
+    link.transfer()
+    assert seen[0].tags is link.tags and str(seen[0]) == "0"
+    link.tags.append("named")
+    link.transfer()
+    assert str(seen[1]) == "named.1"
+
+
+def test_processors_and_groupers_can_be_replaced_and_changed_between_transfers():
+    out = Capture()
+    link = Link(One(), out, interval=1)
+    link.transfer()
+    link.processors = [lambda records: records + records]
+    link.transfer()
+    link.groupers.append(lambda batches: batches + batches)
+    link.transfer()
+    assert out.batches == [[1], [1, 1], [1, 1], [1, 1]]
+
+
+def test_two_first_readers_of_an_empty_list_get_the_same_list(monkeypatch):
+    from databay import link as link_module
+
+    link = Link(One(), Capture(), interval=1)
+    made_meanwhile = []
+
+    class OtherThreadFirst:
+        def __enter__(self):
+            link._tags = made_meanwhile  # another thread made the list while this one waited
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(link_module, "_LIST_MAKING", OtherThreadFirst())
+    assert link.tags is made_meanwhile
