@@ -374,9 +374,13 @@ class LinkStats:
         self.changes = self.counted = _next_change()
 
     def records_noted(self, event: str, count: int) -> None:
-        """The delivery stages counted ``count`` records as ``event`` (refused, retried, dropped...)."""
+        """The delivery stages count ``count`` records as ``event`` (refused, retried, dropped...)."""
         if event != "lost" and count:
             self._warn("records_" + event, None, count)
+
+    def records_counted(self) -> None:
+        """The link's delivery counts moved (``_transfer.note``, after the write, as every writer)."""
+        self.changes = self.counted = _next_change()
 
     def was_skipped(self) -> None:
         """A due transfer did not run: the previous one was still running or queued."""
@@ -481,31 +485,28 @@ class LinkStats:
         # Read before the values the snapshot shows: a write meanwhile is seen next time.
         changes = self.changes
         run, pulled, batches, handed, running = self.run, self.pulled, self.batches, self.handed, self.running
-        counts, inlets, outlets = link._counts, link._inlets, link._outlets
+        inlets, outlets = link._inlets, link._outlets
         # the node lists too: replaced (nodes added or removed), maybe behind nodes_changed's back
         token = None if pending else (self.counted, run, pulled, batches, handed, running, inlets, outlets)
         fingerprint = (changes, token, name, next_due is None, link._key, link._interval_seconds)
         last_error, warning = self.last_error, self.last_warning
         cache = self.cache
-        lend = counts_seen = None
+        lend = None
         shown_error = shown_warning = _UNSEEN  # the dicts last_error and last_warning, if lent
         if cache is not None:
-            seen, until, wall, counts_seen, previous, error_seen, warning_seen = cache
+            seen, until, wall, previous, error_seen, warning_seen = cache
             if abs(wall - to_wall) < _SAME_TIME:
                 to_wall = wall  # the same conversion: see above
                 if last_error is error_seen:
                     shown_error = previous["last_error"]
                 if warning is warning_seen:
                     shown_warning = previous["last_warning"]
-            # the delivery counts: some are counted without a bump of counted
-            if token is not None and seen[1] == token and counts_seen == counts:
+            if token is not None and seen[1] == token:
                 if seen == fingerprint and now < until and to_wall == wall and \
                         previous["tags"] == link._tags and \
                         (next_due is None or -_SAME_TIME < previous["next_due_at"] - next_due < _SAME_TIME):
                     return previous
                 lend = previous
-            else:
-                counts_seen = None
         failing_since = self.failing_since
         if failing_since is None and last_error is not None and self.error_run == run and run and \
                 not running:  # failed outside a planner: since its last error
@@ -530,7 +531,6 @@ class LinkStats:
                 tags = tags[:]
         else:
             tags = tags[:]
-            counts_seen = counts.copy()
             named = self.named
             if named is None or named[0] is not inlets or named[1] is not outlets:
                 named = self._name_nodes(link)
@@ -552,7 +552,7 @@ class LinkStats:
                         "failures": node.failures, "time_spent_seconds": node.seconds,
                         "timed_calls": node.timed_calls, "records_delivered": took,
                         "records_pending": waiting, "oldest_pending_age_seconds": oldest})
-            records = counts_seen.copy()
+            records = link._counts.copy()
             records["pulled"] = pulled
             records["delivered"] = delivered
             records["pending"] = queued
@@ -593,7 +593,7 @@ class LinkStats:
             "recent": {"lateness_seconds": lateness.values[:], "records": recent},
             "nodes": nodes,
         }
-        self.cache = (fingerprint, until, to_wall, counts_seen, snapshot, last_error, warning)
+        self.cache = (fingerprint, until, to_wall, snapshot, last_error, warning)
         return snapshot
 
     def _name_nodes(self, link: Any) -> Tuple[Any, Any, List[Tuple[NodeStats, str]],
@@ -713,10 +713,13 @@ def unique_names(names: Iterable[str]) -> List[str]:
 
 def link_name(link: Any) -> str:
     """How stats and metrics name a link: its ``key``, else its tags joined by ``.``, else ``link``."""
-    key = getattr(link, "_key", None)
-    if key:
-        return str(key)
-    return ".".join(link._tags) or "link"
+    return link_names([link])[0]
+
+
+def link_names(links: Sequence[Any]) -> List[str]:
+    """:func:`link_name` of each of ``links``, made unique (``#2``... for repeats): one loop, no call
+    per link, for ``planner.stats()`` of thousands of links."""
+    return unique_names([str(link._key) if link._key else ".".join(link._tags) or "link" for link in links])
 
 
 def link_snapshot(link: Any) -> Dict[str, Any]:
@@ -744,7 +747,7 @@ def planner_snapshot(planner: Any) -> Dict[str, Any]:
 
 def _planner_snapshot(planner: Any) -> Dict[str, Any]:
     links = planner.links
-    names = unique_names([link_name(link) for link in links])
+    names = link_names(links)
     now = perf_counter()
     to_wall = wall_time() - now
     due_to_wall = _due_to_wall(planner)

@@ -476,6 +476,7 @@ def note(link: Link, event: str, count: int) -> None:
     """
     link._stats.records_noted(event, count)
     link._counts[event] += count
+    link._stats.records_counted()
 
 
 def lose(link: Link, reason: str, count: int) -> None:

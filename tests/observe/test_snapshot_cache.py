@@ -354,14 +354,27 @@ def test_every_writer_off_the_hot_path_gives_changes_a_new_value(held, writer):
 
 @pytest.mark.parametrize("writer", ["timer", "transfer_raised", "node_failed", "push_retrying",
                                     "outlet_delivered", "skipped", "missed", "records_noted",
-                                    "nodes_changed"])
+                                    "nodes_changed", "delivery count", "lost records"])
 def test_every_writer_but_the_planners_timing_gives_counted_a_new_value(held, writer):
     """A snapshot lends its counter sections (transfers, records, nodes) to the next one while
-    ``counted`` and the hot-path counters stay put: every writer but started/ended must move it."""
+    ``counted`` and the hot-path counters stay put: every writer but started/ended must move it,
+    after its writes (the delivery counts too: ``lost`` is counted without any warning)."""
     link, inlet, outlet, planner = held
     stats = link._stats
     planner.force_transfer()
     before = stats.counted
+    if writer in ("delivery count", "lost records"):
+        seen = []
+
+        class Watched(dict):
+            def __setitem__(self, key, value):  # ``counted`` when the count is written
+                seen.append(stats.counted)
+                super().__setitem__(key, value)
+
+        link._counts = Watched(link._counts)
+        note(link, "refused" if writer == "delivery count" else "lost", 1)
+        assert len(seen) == 1 and stats.counted not in (before, seen[0])
+        return
     {"timer": lambda: stats.timer(outlet, lambda: None)(),
      "transfer_raised": lambda: stats.transfer_raised(ValueError("other")),
      "node_failed": lambda: stats.node_failed("inlet", inlet, ValueError("bad")),
