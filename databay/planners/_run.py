@@ -18,6 +18,7 @@ A ``force_transfer()`` on a planner never started counts in ``_forcing``, so
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from .._log import get_logger
@@ -93,7 +94,8 @@ def start(planner: Any) -> None:
         from ._signals import SignalShutdown
 
         signals = SignalShutdown(planner)
-    _LOGGER.info("Starting %r", planner)
+    if "logging" in sys.modules:  # else nothing configured logging and INFO cannot show: importing
+        _LOGGER.info("Starting %r", planner)  # it here cost ms before the immediate transfers
     try:
         registry = planner._links
         for link in links:

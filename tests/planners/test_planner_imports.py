@@ -55,3 +55,27 @@ def test_a_planner_handling_signals_loads_the_signal_module_when_built_not_in_st
             "print('ok')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_start_does_not_import_logging_before_the_immediate_transfers():
+    """Nothing configured logging (it is not imported), so INFO cannot show: ``start()`` does not
+    import it (milliseconds) to log "Starting" before the immediate transfers run."""
+    code = ("import sys\n"
+            "from databay import Inlet, Link, Outlet\n"
+            "from databay.planners import SchedulePlanner\n"
+            "seen = []\n"
+            "class In(Inlet):\n"
+            "    def pull(self, update):\n"
+            "        if not seen:\n"
+            "            seen.append('logging' in sys.modules)\n"
+            "            planner.shutdown(wait=False)\n"
+            "        return 1\n"
+            "class Out(Outlet):\n"
+            "    def push(self, records, update):\n"
+            "        pass\n"
+            "planner = SchedulePlanner(Link(In(), Out(), interval=60))\n"
+            "planner.start()\n"
+            "assert seen == [False], seen\n"
+            "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
