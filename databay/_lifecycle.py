@@ -159,8 +159,13 @@ class Lifecycle:
             self._users = users - 1
             if users > 1 or not self._started_by_users:
                 return False
-            if type(self).try_shutdown is Lifecycle.try_shutdown:
-                return self._shut_down()
+            if type(self).try_shutdown is Lifecycle.try_shutdown:  # its body, inline: the lock is held
+                if not self._active:
+                    return False
+                self._active = False
+                self._started_by_users = False
+                self.on_shutdown()
+                return True
             was_active = self._active
             self.try_shutdown()
             return was_active and not self._active
@@ -187,18 +192,13 @@ class Lifecycle:
         lock = self._checked_lock()
         lock.acquire()
         try:
-            self._shut_down()
+            if not self._active:
+                return
+            self._active = False
+            self._started_by_users = False
+            self.on_shutdown()
         finally:
             lock.release()
-
-    def _shut_down(self) -> bool:
-        """``try_shutdown``'s body, the lock held; returns whether the node was active."""
-        if not self._active:
-            return False
-        self._active = False
-        self._started_by_users = False
-        self.on_shutdown()
-        return True
 
     def on_start(self) -> None:
         """Override to acquire resources; called once before the first transfer."""

@@ -575,13 +575,11 @@ class Link:
         if delivery is not None and (delivery.replay_pending or
                                      any(q.entries for q in delivery.live_queues())):
             return True
-        for processor in self._processors:
-            if holds_records(processor):
+        if self._processors and any(holds_records(processor) for processor in self._processors):
+            return True
+        for outlet in self._outlets:  # an empty list is not iterated: most have no processors
+            if outlet.processors and any(holds_records(processor) for processor in outlet.processors):
                 return True
-        for outlet in self._outlets:
-            for processor in outlet.processors:
-                if holds_records(processor):
-                    return True
         return False
 
     @property
