@@ -427,3 +427,19 @@ def test_a_lent_last_error_follows_a_wall_clock_step(obs, monkeypatch):
     link._stats.ended(link._stats.started(0.5))
     after = link.stats()
     assert after["last_error"]["at"] == pytest.approx(before["last_error"]["at"] + 5.0, abs=0.002)
+
+
+def test_a_built_or_lent_snapshot_keeps_its_keys_in_the_documented_order(held):
+    """Snapshots are copies of a key layout (or of the previous snapshot) with values stored in:
+    json.dumps output keeps the order docs/observability.md shows."""
+    link, _, _, planner = held
+    order = ["name", "key", "tags", "interval_seconds", "health", "transfers", "records", "last_transfer",
+             "last_success_at", "failing_since", "last_error", "last_warning", "next_due_at",
+             "lateness_seconds", "duration_seconds", "recent", "nodes"]
+    assert list(link.stats()) == order  # nothing run yet
+    planner.force_transfer()
+    built = link.stats()
+    link._stats.ended(link._stats.started(0.5))
+    lent = link.stats()
+    assert lent["transfers"] is built["transfers"]  # the lending path
+    assert list(built) == order and list(lent) == order
