@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import sys
+from _thread import TIMEOUT_MAX
 
 from ._coroutines import LoopRunner
 from ._lifecycle import check_initialised
@@ -155,8 +156,8 @@ class Link:
         # Not started yet: the nodes are only checked; _init_delivery ends with _nodes_changed.
         cls = type(self)
         if cls.add_inlets is Link.add_inlets and cls.add_outlets is Link.add_outlets:
-            self._inlets = self._checked_nodes("inlets", inlets, Inlet, [])
-            self._outlets = self._checked_nodes("outlets", outlets, Outlet, [])
+            self._inlets = self._checked_nodes("inlets", inlets, Inlet, ())
+            self._outlets = self._checked_nodes("outlets", outlets, Outlet, ())
         else:  # a subclass hooks them: 0.3.0 added the constructor's nodes through them
             self._inlets, self._outlets = [], []
             self.add_inlets(inlets)
@@ -173,7 +174,9 @@ class Link:
             if interval is None:
                 raise TypeError("interval=None and schedule=None: a Link needs interval= (a positive "
                                 "number of seconds or a timedelta) or schedule=Every(...)/Cron(...)")
-            self._interval_seconds: Optional[float] = to_seconds("interval", interval)
+            kind = type(interval)  # to_seconds's own fast test, without the call (10,000 links at once)
+            self._interval_seconds: Optional[float] = float(interval) if (kind is int or kind is float) \
+                and 0 < interval <= TIMEOUT_MAX else to_seconds("interval", interval)
             self._schedule = None  # Every(interval), made when first asked for (see schedule)
         elif interval is not None:
             raise ValueError("interval=%r and schedule=%r: give one of them, not both"
@@ -361,7 +364,7 @@ class Link:
         inlet = self._inlets[0]
         return inlet, self._outlets[0], inlet._fixed_label()
 
-    def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: list) -> list:
+    def _checked_nodes(self, parameter: str, nodes: Any, kind: type, present: Sequence[Any]) -> list:
         if not present and not isinstance(nodes, (list, tuple)):  # one node: nothing to repeat
             if kind not in type(nodes).__mro__ and not isinstance(nodes, kind):  # the MRO: no ABC hook
                 raise TypeError("%s=%r: %r is not an instance of %s"

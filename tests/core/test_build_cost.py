@@ -220,3 +220,28 @@ def test_two_first_readers_of_an_empty_list_get_the_same_list(monkeypatch):
 
     monkeypatch.setattr(link_module, "_LIST_MAKING", OtherThreadFirst())
     assert link.tags is made_meanwhile
+
+
+def test_the_interval_shortcut_accepts_and_refuses_what_to_seconds_does():
+    """Link reads a plain int or float interval without calling ``to_seconds``; the same
+    seconds come out, and the same errors."""
+    import enum
+    from _thread import TIMEOUT_MAX
+
+    from databay._validation import to_seconds
+
+    class Minutes(enum.IntEnum):
+        ONE = 60
+
+    values = [1, 3600, 0.25, TIMEOUT_MAX, int(TIMEOUT_MAX), int(TIMEOUT_MAX) + 1, TIMEOUT_MAX * 2,
+              10 ** 400, 0, -1, 0.0, -0.0, float("nan"), float("inf"), -float("inf"), True, Minutes.ONE]
+    for value in values:
+        try:
+            expected = to_seconds("interval", value)
+        except (TypeError, ValueError) as error:
+            expected = (type(error), str(error))
+        try:
+            got = Link(One(), Capture(), interval=value).interval_seconds
+        except (TypeError, ValueError) as error:
+            got = (type(error), str(error))
+        assert got == expected and type(got) is type(expected), value
