@@ -85,11 +85,12 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
     if tracking or (delivery is not None and delivery.busy()):
         current = delivery.begin(update, records, pulled, None if replay is None else replay[1], failures)
 
-    if link.processors:
-        records = _apply(failures, "processor", link.processors, records, check_processor_result)
+    processors, groupers = link._processors, link._groupers  # read only: no list made for an empty one
+    if processors:
+        records = _apply(failures, "processor", processors, records, check_processor_result)
     batches = [records]
-    if link.groupers:
-        batches = _apply(failures, "grouper", link.groupers, batches, _check_batches)
+    if groupers:
+        batches = _apply(failures, "grouper", groupers, batches, _check_batches)
 
     for batch in batches:
         outlets: Sequence[Outlet] = link._outlets
