@@ -202,7 +202,8 @@ def begin_shutdown(planner: Any, wait: bool = False) -> bool:
             return planner._state == STOPPING
         planner._state = STOPPING
         planner._gate.close()
-    _LOGGER.info("Shutting down %r", planner)
+    if "logging" in sys.modules:  # else nothing configured it and INFO cannot show: importing it
+        _LOGGER.info("Shutting down %r", planner)  # here cost ms in the thread calling shutdown()
     planner._observe.emit("planner_stopping")
     planner._shutdown_planner(wait=wait)
     return True

@@ -11,6 +11,8 @@ so nothing in memory is lost without being counted, and it is back to idle
 
 from __future__ import annotations
 
+import sys
+
 from .._log import get_logger
 from .._transfer import is_flushable
 from ._run import failed, guarded, start_link
@@ -68,7 +70,8 @@ def teardown(planner: Any) -> None:
             planner.left_behind = left
             planner._state = IDLE
             planner._start_thread = None
-    _LOGGER.info("Shut down %r", planner)
+    if "logging" in sys.modules:  # else INFO cannot show (see begin_shutdown)
+        _LOGGER.info("Shut down %r", planner)
 
 
 def transfer_once(planner: Any, link: Any) -> None:

@@ -73,3 +73,32 @@ def test_a_flush_override_is_called_at_shutdown_even_when_nothing_is_held():
     with planner:
         pass
     assert FlushCountingLink.flushes == 1
+
+
+def test_shutdown_does_not_import_logging_when_nothing_configured_it():
+    """Logging not imported: nothing configured it, INFO cannot show, so neither ``shutdown()``
+    ("Shutting down") nor the teardown ("Shut down") imports it (milliseconds of the stop)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, threading\n"
+            "from databay import Inlet, Link, Outlet\n"
+            "from databay.planners import SchedulePlanner\n"
+            "ran = threading.Event()\n"
+            "class In(Inlet):\n"
+            "    def pull(self, update):\n"
+            "        ran.set()\n"
+            "        return 1\n"
+            "class Out(Outlet):\n"
+            "    def push(self, records, update):\n"
+            "        pass\n"
+            "planner = SchedulePlanner(Link(In(), Out(), interval=3600), handle_signals=False)\n"
+            "thread = threading.Thread(target=planner.start)\n"
+            "thread.start()\n"
+            "assert ran.wait(60)\n"
+            "planner.shutdown()\n"
+            "thread.join(60)\n"
+            "assert not thread.is_alive() and not planner.running\n"
+            "print('logging' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
