@@ -156,8 +156,15 @@ class Link:
         # Not started yet: the nodes are only checked; _init_delivery ends with _nodes_changed.
         cls = type(self)
         if cls.add_inlets is Link.add_inlets and cls.add_outlets is Link.add_outlets:
-            self._inlets = self._checked_nodes("inlets", inlets, Inlet, ())
-            self._outlets = self._checked_nodes("outlets", outlets, Outlet, ())
+            # One real, initialised node each: what _checked_nodes would give, without its two calls.
+            if Inlet in type(inlets).__mro__ and Outlet in type(outlets).__mro__ and \
+                    getattr(inlets, "_active", None) is not None and \
+                    getattr(outlets, "_active", None) is not None:
+                self._inlets: List[Inlet] = [inlets]  # type: ignore[list-item]  # checked just above
+                self._outlets: List[Outlet] = [outlets]  # type: ignore[list-item]
+            else:
+                self._inlets = self._checked_nodes("inlets", inlets, Inlet, ())
+                self._outlets = self._checked_nodes("outlets", outlets, Outlet, ())
         else:  # a subclass hooks them: 0.3.0 added the constructor's nodes through them
             self._inlets, self._outlets = [], []
             self.add_inlets(inlets)

@@ -245,3 +245,39 @@ def test_the_interval_shortcut_accepts_and_refuses_what_to_seconds_does():
         except (TypeError, ValueError) as error:
             got = (type(error), str(error))
         assert got == expected and type(got) is type(expected), value
+
+
+def test_one_inlet_and_one_outlet_are_checked_as_lists_of_nodes_are():
+    """The constructor's shortcut for one inlet and one outlet refuses what the general check
+    refuses: a node of the other kind, and a node whose ``__init__`` skipped ``super().__init__()``."""
+    from unittest import mock
+
+    from databay.errors import ImplementationError
+
+    class Skipped(Inlet):
+        def __init__(self):
+            pass
+
+        def pull(self, update):
+            return 1
+
+    class SkippedOut(Outlet):
+        def __init__(self):
+            pass
+
+        def push(self, records, update):
+            pass
+
+    for inlets, outlets, error in [(Capture(), Capture(), TypeError), (One(), One(), TypeError),
+                                   (Skipped(), Capture(), ImplementationError),
+                                   (One(), SkippedOut(), ImplementationError)]:
+        for shape in (lambda node: node, lambda node: [node]):
+            try:
+                Link(shape(inlets), shape(outlets), interval=1)
+            except error as raised:
+                message = str(raised)
+            else:
+                raise AssertionError("accepted %r -> %r" % (inlets, outlets))
+            assert message, message
+    link = Link(mock.MagicMock(spec=Inlet), Capture(), interval=1)  # a stand-in, as 0.3.0 took it
+    assert len(link.inlets) == 1 and link.outlets[0].__class__ is Capture
