@@ -8,6 +8,8 @@ that configured nothing still sees WARNING and above via ``logging.lastResort``.
 
 from __future__ import annotations
 
+import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
@@ -32,6 +34,17 @@ class _LazyLogger:
 def get_logger(name: str) -> logging.Logger:
     """Return the logger called ``name``; :mod:`logging` is imported on first use."""
     return _LazyLogger(name)  # type: ignore[return-value]
+
+
+def info_may_show() -> bool:
+    """Whether an INFO or DEBUG line could be shown at all.
+
+    Not while :mod:`logging` was never imported: only code that imports it can
+    enable a level below WARNING. The add, start and stop paths check this
+    first, so a process that configured nothing skips both the line and the
+    import (milliseconds, paid before the first transfers or by ``shutdown()``).
+    """
+    return "logging" in sys.modules
 
 
 class RepeatLimiter:

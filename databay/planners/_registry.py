@@ -11,10 +11,9 @@ the number of links given: one pass, one lock, no per-link search.
 
 from __future__ import annotations
 
-import sys
 import threading
 
-from .._log import get_logger
+from .._log import get_logger, info_may_show
 from .._validation import to_list
 from ..errors import MissingLinkError
 from ._run import guarded, start_link
@@ -82,7 +81,7 @@ def add_links(planner: Any, links: Any) -> None:
             with planner._lock:
                 planner._adding -= 1
                 planner._added.notify_all()
-    if "logging" not in sys.modules:  # nothing configured logging, so INFO is off: skip its import (ms)
+    if not info_may_show():
         return
     if len(new) <= 10:
         for link in new:

@@ -18,10 +18,9 @@ A ``force_transfer()`` on a planner never started counts in ``_forcing``, so
 
 from __future__ import annotations
 
-import sys
 import threading
 
-from .._log import get_logger
+from .._log import get_logger, info_may_show
 from ..errors import PlannerStateError
 
 TYPE_CHECKING = False
@@ -94,8 +93,8 @@ def start(planner: Any) -> None:
         from ._signals import SignalShutdown
 
         signals = SignalShutdown(planner)
-    if "logging" in sys.modules:  # else nothing configured logging and INFO cannot show: importing
-        _LOGGER.info("Starting %r", planner)  # it here cost ms before the immediate transfers
+    if info_may_show():
+        _LOGGER.info("Starting %r", planner)
     try:
         registry = planner._links
         for link in links:
@@ -202,8 +201,8 @@ def begin_shutdown(planner: Any, wait: bool = False) -> bool:
             return planner._state == STOPPING
         planner._state = STOPPING
         planner._gate.close()
-    if "logging" in sys.modules:  # else nothing configured it and INFO cannot show: importing it
-        _LOGGER.info("Shutting down %r", planner)  # here cost ms in the thread calling shutdown()
+    if info_may_show():
+        _LOGGER.info("Shutting down %r", planner)
     planner._observe.emit("planner_stopping")
     planner._shutdown_planner(wait=wait)
     return True

@@ -11,9 +11,7 @@ so nothing in memory is lost without being counted, and it is back to idle
 
 from __future__ import annotations
 
-import sys
-
-from .._log import get_logger
+from .._log import get_logger, info_may_show
 from .._transfer import is_flushable
 from ._run import failed, guarded, start_link
 
@@ -70,7 +68,7 @@ def teardown(planner: Any) -> None:
             planner.left_behind = left
             planner._state = IDLE
             planner._start_thread = None
-    if "logging" in sys.modules:  # else INFO cannot show (see begin_shutdown)
+    if info_may_show():
         _LOGGER.info("Shut down %r", planner)
 
 
