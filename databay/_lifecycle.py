@@ -159,11 +159,11 @@ class Lifecycle:
             self._users = users - 1
             if users > 1 or not self._started_by_users:
                 return False
+            self._started_by_users = False
             if type(self).try_shutdown is Lifecycle.try_shutdown:  # its body, inline: the lock is held
                 if not self._active:
                     return False
                 self._active = False
-                self._started_by_users = False
                 self.on_shutdown()
                 return True
             was_active = self._active

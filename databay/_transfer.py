@@ -85,7 +85,7 @@ def transfer_steps(link: Link, update: Update, *, flush: bool = False,
     if tracking or (delivery is not None and delivery.busy()):
         current = delivery.begin(update, records, pulled, None if replay is None else replay[1], failures)
 
-    processors, groupers = link._processors, link._groupers  # read only: no list made for an empty one
+    processors, groupers = link._pipeline()
     if processors:
         records = _apply(failures, "processor", processors, records, check_processor_result)
     batches = [records]

@@ -38,7 +38,7 @@ from .update import Update
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 __all__ = ["Link", "Update"]
 
@@ -49,7 +49,7 @@ _NO_COUNTS = dict.fromkeys(DELIVERY_COUNTS, 0)
 # list (see Link._own_list): building 10,000 links then makes no empty lists. Only read, never
 # changed, never handed out.
 _EMPTY: list = []
-_LIST_MAKING = _thread.allocate_lock()
+_LAZY_MAKING = _thread.allocate_lock()  # makes a link's own list or its Every on first use, once
 _TRANSFER_NUMBERS = range(sys.maxsize)  # one range for every link: building one per link is slow
 
 
@@ -97,6 +97,7 @@ class Link:
                  "_repeat_limiter", "_abandoned", "_delivery", "_counts", "_failed_at", "_schedule",
                  "_interval_seconds", "_planner", "_acquired", "_timeout", "_default_timeout", "_retry",
                  "_dead_letter", "_journal", "_key", "__dict__", "__weakref__")
+    _custom_pipeline = False  # a subclass overrides the processors or groupers property
 
     def __init__(self,
                  inlets: Union[Inlet, Sequence[Inlet]],
@@ -142,6 +143,9 @@ class Link:
             immediate_transfer is False else check_bool("immediate_transfer", immediate_transfer)
         self._processors = _EMPTY if processors is None else to_callables("processors", processors)
         self._groupers = _EMPTY if groupers is None else to_callables("groupers", groupers)
+        if self._custom_pipeline:  # a subclass's own properties: 0.3.0 assigned through them
+            self.processors = [] if processors is None else self._processors
+            self.groupers = [] if groupers is None else self._groupers
         # 0, 1, 2...: next() on it is atomic, like itertools.count(), and the iterator is no object
         # for the garbage collector to visit (a count() is)
         self._transfer_numbers = iter(_TRANSFER_NUMBERS)
@@ -366,7 +370,7 @@ class Link:
         state, timeouts) is checked by :meth:`transfer` each time.
         """
         if len(self._inlets) != 1 or len(self._outlets) != 1 or self._needs_loop or self._acks \
-                or getattr(self, "_dead_letter", None) is not None:
+                or getattr(self, "_dead_letter", None) is not None or self._custom_pipeline:
             return None
         inlet = self._inlets[0]
         return inlet, self._outlets[0], inlet._fixed_label()
@@ -376,7 +380,9 @@ class Link:
             if kind not in type(nodes).__mro__ and not isinstance(nodes, kind):  # the MRO: no ABC hook
                 raise TypeError("%s=%r: %r is not an instance of %s"
                                 % (parameter, nodes, nodes, kind.__name__))
-            if getattr(nodes, "_active", None) is None:  # not in ``__dict__``: reading it builds the dict
+            # not ``"_active" in __dict__``: reading ``__dict__`` builds it. A stand-in (a mock)
+            # answers any name: only a real node's class makes ``_active`` a real flag.
+            if getattr(nodes, "_active", None) is None or kind not in type(nodes).__mro__:
                 check_initialised(nodes)
             return [nodes]
         new: list = []
@@ -425,7 +431,10 @@ class Link:
         """When transfers are due: ``Every(interval)`` unless ``schedule=`` said otherwise."""
         schedule = self._schedule
         if schedule is None:  # made on first use: 10,000 links built at once need none of them yet
-            schedule = self._schedule = Every(self._interval_seconds)  # two racing first reads: equal ones
+            with _LAZY_MAKING:  # an assignment meanwhile (a shard re-aligning it) is kept
+                schedule = self._schedule
+                if schedule is None:
+                    schedule = self._schedule = Every(self._interval_seconds)
         return schedule
 
     @property
@@ -447,7 +456,8 @@ class Link:
 
     @processors.setter
     def processors(self, value: List[Callable]) -> None:
-        self._processors = value
+        with _LAZY_MAKING:  # not overwritten by a first read's new empty list (see _own_list)
+            self._processors = value
 
     @property
     def groupers(self) -> List[Callable]:
@@ -457,12 +467,24 @@ class Link:
 
     @groupers.setter
     def groupers(self, value: List[Callable]) -> None:
-        self._groupers = value
+        with _LAZY_MAKING:
+            self._groupers = value
+
+    def _pipeline(self) -> Tuple[List[Callable], List[Callable]]:
+        """``(processors, groupers)`` as a transfer uses them: read from their slots (no list is
+        made for an empty one), or through the properties where a subclass overrides them."""
+        if self._custom_pipeline:
+            return self.processors, self.groupers
+        return self._processors, self._groupers
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._custom_pipeline = cls.processors is not Link.processors or cls.groupers is not Link.groupers
 
     def _own_list(self, slot: str) -> list:
         """The list in ``slot``, made this link's own if it still is the shared empty stand-in
         (``_EMPTY``): whoever asks for it may change it. Two first readers get the same list."""
-        with _LIST_MAKING:
+        with _LAZY_MAKING:
             value = getattr(self, slot)
             if value is _EMPTY:
                 value = []
@@ -585,7 +607,8 @@ class Link:
         if delivery is not None and (delivery.replay_pending or
                                      any(q.entries for q in delivery.live_queues())):
             return True
-        if self._processors and any(holds_records(processor) for processor in self._processors):
+        processors = self._pipeline()[0]
+        if processors and any(holds_records(processor) for processor in processors):
             return True
         for outlet in self._outlets:  # an empty list is not iterated: most have no processors
             if outlet.processors and any(holds_records(processor) for processor in outlet.processors):

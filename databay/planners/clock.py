@@ -58,6 +58,8 @@ class SystemClock:
             if wake.wait(min(delay - FINISH_BY_SLEEP, threading.TIMEOUT_MAX)):
                 return
             delay = deadline - time.monotonic()
+            if delay > FINISH_BY_SLEEP:  # the wait ended early (a capped or wall-clock-timed wait):
+                return  # the loop calls again; a sleep that long could not be woken
         if delay > 0 and not wake.is_set():
             time.sleep(delay)
 

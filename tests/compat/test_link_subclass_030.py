@@ -48,3 +48,36 @@ def test_a_subclass_hook_can_refuse_a_constructor_node():
     sink.forbidden = True
     with pytest.raises(ValueError, match="forbidden outlet"):
         Audited(Source(), sink, interval=1)
+
+
+def _drop_twos(records):
+    return [record for record in records if record.payload != 2]
+
+
+class Pairs(Inlet):
+    def pull(self, update):
+        return [1, 2]
+
+
+class AlwaysFiltered(Link):
+    """A user's Link whose ``processors`` is its own property: 0.3.0's constructor assigned
+    ``self.processors``, and transfers read ``link.processors``, so the setter's filter ran."""
+
+    @property
+    def processors(self):
+        return self._mine
+
+    @processors.setter
+    def processors(self, value):
+        self._mine = [_drop_twos] + list(value)
+
+
+def test_a_subclass_processors_property_is_assigned_by_the_constructor_and_used_by_transfers():
+    sink = Sink()
+    link = AlwaysFiltered(Pairs(), sink, interval=1)
+    assert link.processors == [_drop_twos]
+    link.transfer()
+    assert sink.got == [1]
+    link.processors = [lambda records: records + records]
+    link.transfer()
+    assert sink.got == [1, 1, 1]

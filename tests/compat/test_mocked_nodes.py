@@ -84,3 +84,17 @@ def test_an_unrelated_mock_is_still_rejected():
     """A mock that does not claim to be a node is refused with the usual TypeError."""
     with pytest.raises(TypeError, match="is not an instance of Inlet"):
         Link(MagicMock(), MagicMock(spec=Outlet), interval=1)
+
+
+def test_a_mock_specced_from_a_node_instance_is_prepared_like_one_specced_from_its_class():
+    """``MagicMock(spec=SomeInlet())`` answers every attribute, ``_active`` too: the node
+    check must still see a stand-in, so its pull/push and try_start/try_shutdown are called."""
+    inlet, outlet = MagicMock(spec=AsyncInlet()), MagicMock(spec=Outlet)
+    inlet.pull.return_value = 7
+    link = Link(inlet, outlet, interval=1)
+    link.on_start()
+    link.transfer()
+    link.on_shutdown()
+    (records, _), _ = outlet.push.call_args
+    assert [record.payload for record in records] == [7]
+    assert inlet.try_start.call_count == 1 and inlet.try_shutdown.call_count == 1

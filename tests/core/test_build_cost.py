@@ -218,7 +218,7 @@ def test_two_first_readers_of_an_empty_list_get_the_same_list(monkeypatch):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(link_module, "_LIST_MAKING", OtherThreadFirst())
+    monkeypatch.setattr(link_module, "_LAZY_MAKING", OtherThreadFirst())
     assert link.tags is made_meanwhile
 
 
@@ -281,3 +281,24 @@ def test_one_inlet_and_one_outlet_are_checked_as_lists_of_nodes_are():
             assert message, message
     link = Link(mock.MagicMock(spec=Inlet), Capture(), interval=1)  # a stand-in, as 0.3.0 took it
     assert len(link.inlets) == 1 and link.outlets[0].__class__ is Capture
+
+
+def test_a_schedule_assigned_while_the_first_reader_waits_is_kept(monkeypatch):
+    """``link.schedule`` makes ``Every(interval)`` on first use under a lock, and looks again
+    under it: a schedule assigned meanwhile (a shard re-aligning the link) is not replaced."""
+    from databay import Every
+    from databay import link as link_module
+
+    link = Link(One(), Capture(), interval=1)
+    aligned = Every(1, align=True)
+
+    class AssignedMeanwhile:
+        def __enter__(self):
+            link._schedule = aligned
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(link_module, "_LAZY_MAKING", AssignedMeanwhile())
+    assert link.schedule is aligned

@@ -325,6 +325,23 @@ def test_a_snapshot_taken_from_an_event_inside_a_planner_transfer_shows_what_fol
     assert final["transfers"]["running"] is False and final["duration_seconds"]["count"] == 2
 
 
+def _write(stats, inlet, outlet, writer, start=0.0):
+    """One write through the LinkStats writer named ``writer`` (``start``: the transfer ``ended`` ends)."""
+    {"started": lambda: stats.started(0.5),
+     "ended": lambda: stats.ended(start),
+     "ended with an error": lambda: stats.ended(start, ConnectionError("gone")),
+     "timer": lambda: stats.timer(outlet, lambda: None)(),
+     "transfer_raised": lambda: stats.transfer_raised(ValueError("other")),
+     "node_failed": lambda: stats.node_failed("inlet", inlet, ValueError("bad")),
+     "push_retrying": lambda: stats.push_retrying(outlet, ValueError("busy")),
+     "outlet_delivered": lambda: stats.outlet_delivered(outlet, 2),
+     "skipped": stats.was_skipped,
+     "missed": lambda: stats.was_missed(1),
+     "records_noted": lambda: stats.records_noted("refused", 1),
+     "nodes_changed": lambda: stats.nodes_changed([inlet], [outlet]),
+     }[writer]()
+
+
 @pytest.mark.parametrize("writer", ["started", "ended", "ended with an error", "transfer_raised",
                                     "node_failed", "push_retrying", "outlet_delivered", "skipped",
                                     "missed", "records_noted", "nodes_changed"])
@@ -337,18 +354,7 @@ def test_every_writer_off_the_hot_path_gives_changes_a_new_value(held, writer):
     planner.force_transfer()
     start = stats.started(0.5) if writer.startswith("ended") else 0.0  # a transfer to end
     before = stats.changes
-    {"started": lambda: stats.started(0.5),
-     "ended": lambda: stats.ended(start),
-     "ended with an error": lambda: stats.ended(start, ConnectionError("gone")),
-     "transfer_raised": lambda: stats.transfer_raised(ValueError("other")),
-     "node_failed": lambda: stats.node_failed("inlet", inlet, ValueError("bad")),
-     "push_retrying": lambda: stats.push_retrying(outlet, ValueError("busy")),
-     "outlet_delivered": lambda: stats.outlet_delivered(outlet, 2),
-     "skipped": stats.was_skipped,
-     "missed": lambda: stats.was_missed(1),
-     "records_noted": lambda: stats.records_noted("refused", 1),
-     "nodes_changed": lambda: stats.nodes_changed([inlet], [outlet]),
-     }[writer]()
+    _write(stats, inlet, outlet, writer, start)
     assert stats.changes != before
 
 
@@ -375,16 +381,7 @@ def test_every_writer_but_the_planners_timing_gives_counted_a_new_value(held, wr
         note(link, "refused" if writer == "delivery count" else "lost", 1)
         assert len(seen) == 1 and stats.counted not in (before, seen[0])
         return
-    {"timer": lambda: stats.timer(outlet, lambda: None)(),
-     "transfer_raised": lambda: stats.transfer_raised(ValueError("other")),
-     "node_failed": lambda: stats.node_failed("inlet", inlet, ValueError("bad")),
-     "push_retrying": lambda: stats.push_retrying(outlet, ValueError("busy")),
-     "outlet_delivered": lambda: stats.outlet_delivered(outlet, 2),
-     "skipped": stats.was_skipped,
-     "missed": lambda: stats.was_missed(1),
-     "records_noted": lambda: stats.records_noted("refused", 1),
-     "nodes_changed": lambda: stats.nodes_changed([inlet], [outlet]),
-     }[writer]()
+    _write(stats, inlet, outlet, writer)
     assert stats.counted != before
 
 

@@ -95,3 +95,20 @@ def test_a_real_wake_during_the_event_wait_ends_it_without_sleeping(monkeypatch)
     SystemClock.wait(None, wake)  # no deadline: waits for the wake
     timer.join()
     assert wake.is_set() and slept == []
+
+
+def test_an_event_wait_that_ends_early_returns_instead_of_sleeping_the_rest(monkeypatch):
+    """A timed wait may end before its timeout (a wait capped at ``TIMEOUT_MAX``, or one timed
+    against a wall clock that stepped): sleeping the rest could not be woken by a shutdown, so
+    the clock returns and the planner's loop waits again."""
+    fake = _fake_time(monkeypatch)
+
+    class EarlyWake(_FakeWake):
+        def wait(self, timeout=None):
+            self.waited.append(timeout)
+            self.fake.now += min(timeout, 0.1)  # "timed out" after 0.1 s of 30
+            return False
+
+    wake = EarlyWake(fake)
+    SystemClock.wait(fake.now + 30, wake)
+    assert fake.slept == [] and abs(fake.now - 1000.1) < 1e-9

@@ -1,5 +1,7 @@
 """The end of a planner's run takes shortcuts for plain links and nodes; overrides still run."""
 
+import threading
+
 from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 
@@ -102,3 +104,75 @@ def test_shutdown_does_not_import_logging_when_nothing_configured_it():
             "print('logging' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
+
+
+class _UnreadableBuffer:
+    """A flushable processor (the Buffer protocol) whose ``records`` raises when read."""
+
+    databay_flushable = True
+    flush = False
+
+    @property
+    def records(self):
+        raise RuntimeError("records unavailable")
+
+    def __call__(self, records):
+        return records
+
+
+def test_a_processor_failing_the_held_records_check_is_reported_and_shutdown_still_ends(caplog):
+    """The shortcut's "holds nothing?" check runs inside the per-link error handling: a raising
+    flushable processor is logged as that link's flush failure, and every link's nodes still stop."""
+    odd_inlet, other_inlet = _StoppedInlet(), _StoppedInlet()
+    odd = Link(odd_inlet, Quiet(), interval=3600, processors=[_UnreadableBuffer()])
+    other = Link(other_inlet, Quiet(), interval=3600)
+    planner = SchedulePlanner([odd, other], immediate_transfer=False, handle_signals=False)
+    raised = []
+
+    def start():
+        try:
+            planner.start()
+        except RuntimeError as error:  # a planner that saw a node fail says so when start() ends
+            raised.append(error)
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    assert planner._started.wait(30)
+    planner.shutdown(wait=True)
+    thread.join(30)
+    assert not thread.is_alive() and not planner.running
+    assert [str(error) for error in raised] == ["records unavailable"]
+    assert odd_inlet.stopped == other_inlet.stopped == 1
+    flush_errors = [r for r in caplog.records if r.getMessage().startswith("flush failed for %r" % odd)]
+    assert len(flush_errors) == 1 and "records unavailable" in flush_errors[0].getMessage()
+
+
+class _StoppedInlet(Plain):
+    def __init__(self):
+        super().__init__()
+        self.stopped = 0
+
+    def on_shutdown(self):
+        self.stopped += 1
+
+
+class _NoSuperShutdown(Quiet):
+    """Overrides ``try_shutdown`` without calling super(): the node never goes inactive."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def try_shutdown(self):
+        self.calls += 1
+
+
+def test_an_overridden_try_shutdown_is_called_once_per_start_by_links():
+    """The last link's release clears "started by links" before calling the override, so later
+    links sharing the (still active) node do not call it again: once, as before the shortcut."""
+    outlet = _NoSuperShutdown()
+    for _ in range(3):
+        link = Link(Plain(), outlet, interval=3600)
+        link.on_start()
+        link.on_shutdown()
+    assert outlet.calls == 1 and outlet.active
