@@ -1,5 +1,9 @@
 """Fixtures for planner tests: nodes that record what happened, and planner factories."""
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -7,6 +11,13 @@ import pytest
 
 from databay import Inlet, Link, Outlet
 from databay.planners import ApsPlanner, SchedulePlanner
+
+
+def run_python(code, timeout=60):
+    """Run ``code`` (dedented) in a fresh interpreter that imports what this one does."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
 
 
 class StampInlet(Inlet):

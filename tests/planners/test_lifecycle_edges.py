@@ -1,10 +1,6 @@
 """Lifecycle edges found in review: signals, BaseExceptions, exit, partial adds, failing removals."""
 
 import logging
-import os
-import subprocess
-import sys
-import textwrap
 import threading
 
 import pytest
@@ -12,21 +8,18 @@ import pytest
 from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 
+from .conftest import run_python
+
 
 class Quiet(Outlet):
     def push(self, records, update):
         pass
 
 
-def _run(code, timeout=60):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
 
 def test_shutdown_from_a_signal_handler_never_deadlocks():
     """A signal handler calling shutdown() while the loop waits on its Event returns, 30 times over."""
-    result = _run("""
+    result = run_python("""
         import logging, random, signal, sys
         logging.disable(logging.CRITICAL)
         from databay import Link
@@ -65,7 +58,7 @@ def test_system_exit_in_a_transfer_stops_the_planner_and_start_raises_it(caplog)
 
 def test_shutdown_at_exit_stops_a_planner_in_a_non_daemon_thread():
     """shutdown_at_exit=True: the interpreter exits even when start() runs in a plain Thread."""
-    result = _run("""
+    result = run_python("""
         import threading
         from databay import Inlet, Link, Outlet
         from databay.planners import SchedulePlanner

@@ -5,10 +5,9 @@ the planner's parts in that package; these run in fresh interpreters because the
 first imports is what matters.
 """
 
-import subprocess
-import sys
-
 import pytest
+
+from .conftest import run_python
 
 FIRST_IMPORTS = [
     "import databay.base_planner",
@@ -31,7 +30,7 @@ def test_any_first_import_gives_working_planners(first):
             "assert issubclass(SchedulePlanner, BasePlanner)\n"
             "assert sorted(package.__all__) == sorted(n for n in package.__all__ if hasattr(package, n))\n"
             "print('ok')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = run_python(code, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
@@ -53,7 +52,7 @@ def test_a_planner_handling_signals_loads_the_signal_module_when_built_not_in_st
             "SchedulePlanner()\n"
             "assert 'databay.planners._signals' in sys.modules and 'signal' in sys.modules\n"
             "print('ok')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = run_python(code, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
@@ -77,5 +76,5 @@ def test_start_does_not_import_logging_before_the_immediate_transfers():
             "planner.start()\n"
             "assert seen == [False], seen\n"
             "print('ok')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = run_python(code, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

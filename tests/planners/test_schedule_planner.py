@@ -1,10 +1,6 @@
 """SchedulePlanner specifics: the grid, misfires, idle cost, scale, signals and exit."""
 
-import os
 import resource
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 import weakref
@@ -13,6 +9,8 @@ import pytest
 
 from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
+
+from .conftest import run_python
 
 
 def wait_for(predicate, timeout=10.0):
@@ -140,11 +138,6 @@ def test_no_atexit_reference_unless_asked():
     assert at_exit_ref() is None
 
 
-def _run_script(code, timeout=30):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
 
 COMMON = """
     import os, signal, sys, threading, time
@@ -171,7 +164,7 @@ COMMON = """
 
 def test_ctrl_c_during_start_shuts_down_gracefully():
     """SIGINT while start() blocks in the main thread shuts down gracefully and start() returns."""
-    result = _run_script(COMMON + """
+    result = run_python(COMMON + """
     planner = SchedulePlanner(Link(Source(), Sink(), 0.02))
     threading.Thread(target=lambda: (READY.wait(10), os.kill(os.getpid(), signal.SIGINT)),
                      daemon=True).start()
@@ -186,7 +179,7 @@ def test_ctrl_c_during_start_shuts_down_gracefully():
 
 def test_shutdown_from_a_signal_handler():
     """A SIGTERM handler calling shutdown() while start() blocks ends the planner cleanly."""
-    result = _run_script(COMMON + """
+    result = run_python(COMMON + """
     planner = SchedulePlanner(Link(Source(), Sink(), 0.02))
     signal.signal(signal.SIGTERM, lambda *_: planner.shutdown())
     threading.Thread(target=lambda: (READY.wait(10), os.kill(os.getpid(), signal.SIGTERM)),
@@ -201,7 +194,7 @@ def test_shutdown_from_a_signal_handler():
 
 def test_shutdown_at_exit_shuts_a_background_planner_down():
     """shutdown_at_exit=True: a planner still running when the interpreter exits is shut down."""
-    result = _run_script(COMMON + """
+    result = run_python(COMMON + """
     planner = SchedulePlanner(Link(Source(), Sink(), 0.02), shutdown_at_exit=True)
     threading.Thread(target=planner.start, daemon=True).start()
     READY.wait(10)
@@ -213,7 +206,7 @@ def test_shutdown_at_exit_shuts_a_background_planner_down():
 
 def test_apsplanner_without_apscheduler_names_the_extra():
     """Importing databay.planners works without APScheduler; constructing ApsPlanner names the extra."""
-    result = _run_script("""
+    result = run_python("""
     import sys
     class Block:
         def find_spec(self, name, path=None, target=None):

@@ -5,6 +5,8 @@ import threading
 from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 
+from .conftest import run_python
+
 
 class Plain(Inlet):
     def pull(self, update):
@@ -80,9 +82,6 @@ def test_a_flush_override_is_called_at_shutdown_even_when_nothing_is_held():
 def test_shutdown_does_not_import_logging_when_nothing_configured_it():
     """Logging not imported: nothing configured it, INFO cannot show, so neither ``shutdown()``
     ("Shutting down") nor the teardown ("Shut down") imports it (milliseconds of the stop)."""
-    import subprocess
-    import sys
-
     code = ("import sys, threading\n"
             "from databay import Inlet, Link, Outlet\n"
             "from databay.planners import SchedulePlanner\n"
@@ -102,7 +101,7 @@ def test_shutdown_does_not_import_logging_when_nothing_configured_it():
             "thread.join(60)\n"
             "assert not thread.is_alive() and not planner.running\n"
             "print('logging' in sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = run_python(code, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
 
 
