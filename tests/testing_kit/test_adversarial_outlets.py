@@ -60,11 +60,11 @@ def read_text(path):
         return file.read()
 
 
-def csv_tester(csv_outlet, directory):
+def csv_tester(csv_outlet, directory, examples=DEFAULTS):
     """An OutletTester for ``csv_outlet`` (a CsvOutlet class) appending to files in ``directory``."""
 
     class CsvOutletTest(databay_testing.OutletTester):
-        hypothesis_settings = DEFAULTS
+        hypothesis_settings = examples
 
         def get_outlet(self):
             return csv_outlet(str(fresh(directory, ".csv")))
@@ -114,8 +114,12 @@ def run(case):
 
 
 def test_legacy_csv_outlet_partial_write_and_field_limit_are_found(legacy_outlets, tmp_path):
-    """0.4.0's CsvOutlet: rows written before a failing row, and files it cannot read back."""
-    failures = run(csv_tester(legacy_outlets.CsvOutlet, tmp_path))
+    """0.4.0's CsvOutlet: rows written before a failing row, and files it cannot read back.
+
+    The partial write needs an ordinary row before an unencodable one in one push: the default
+    50 examples missed it in about 1 run of 6, so this finding gets 200.
+    """
+    failures = run(csv_tester(legacy_outlets.CsvOutlet, tmp_path, settings(DEFAULTS, max_examples=200)))
     assert sorted(failures) == ADVERSARIAL, failures
     partial = failures["test_adversarial_push_writes_all_or_nothing"]
     assert "but changed what it stores" in partial and "surrogate" in partial, partial
