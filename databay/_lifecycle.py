@@ -145,12 +145,7 @@ class Lifecycle:
         event). A planner releases thousands of nodes at shutdown, so the lock is
         taken once: without a ``try_shutdown`` override its body runs under it.
         """
-        try:
-            lock = self._lifecycle_lock
-        except AttributeError:
-            lock = None
-        if lock is None:  # made on first use; ImplementationError without super().__init__()
-            lock = self._checked_lock()
+        lock = self._checked_lock()
         lock.acquire()
         try:
             users = self._users

@@ -445,30 +445,20 @@ class Link:
     @property
     def tags(self) -> List[str]:
         """The tags naming this link (a list, possibly empty)."""
-        tags = self._tags
-        return tags if tags is not _EMPTY else self._own_list("_tags")
+        return self._own_list("_tags")
 
-    @property
-    def processors(self) -> List[Callable]:
-        """The callables each transfer passes its records through, in order (a list you may change)."""
-        processors = self._processors
-        return processors if processors is not _EMPTY else self._own_list("_processors")
+    processors = property(
+        lambda self: self._own_list("_processors"), lambda self, value: self._set_list("_processors", value),
+        doc="The callables each transfer passes its records through, in order (a list you may change).")
+    groupers = property(
+        lambda self: self._own_list("_groupers"), lambda self, value: self._set_list("_groupers", value),
+        doc="The callables each transfer passes its batches through, in order (a list you may change).")
 
-    @processors.setter
-    def processors(self, value: List[Callable]) -> None:
-        with _LAZY_MAKING:  # not overwritten by a first read's new empty list (see _own_list)
-            self._processors = value
-
-    @property
-    def groupers(self) -> List[Callable]:
-        """The callables each transfer passes its batches through, in order (a list you may change)."""
-        groupers = self._groupers
-        return groupers if groupers is not _EMPTY else self._own_list("_groupers")
-
-    @groupers.setter
-    def groupers(self, value: List[Callable]) -> None:
+    def _set_list(self, slot: str, value: list) -> None:
+        """Assign ``slot`` (processors, groupers), never overwritten by a racing first read's
+        new empty list (see :meth:`_own_list`)."""
         with _LAZY_MAKING:
-            self._groupers = value
+            setattr(self, slot, value)
 
     def _pipeline(self) -> Tuple[List[Callable], List[Callable]]:
         """``(processors, groupers)`` as a transfer uses them: read from their slots (no list is
@@ -484,11 +474,13 @@ class Link:
     def _own_list(self, slot: str) -> list:
         """The list in ``slot``, made this link's own if it still is the shared empty stand-in
         (``_EMPTY``): whoever asks for it may change it. Two first readers get the same list."""
-        with _LAZY_MAKING:
-            value = getattr(self, slot)
-            if value is _EMPTY:
-                value = []
-                setattr(self, slot, value)
+        value = getattr(self, slot)
+        if value is _EMPTY:
+            with _LAZY_MAKING:
+                value = getattr(self, slot)
+                if value is _EMPTY:
+                    value = []
+                    setattr(self, slot, value)
         return value
 
     @property
