@@ -144,6 +144,11 @@ class Timing:
 #: What a snapshot shows of a link no planner has timed yet.
 _NOT_TIMED = Timing()
 
+#: ``LinkStats.nodes`` of a link that has no per-node counters yet: shared, never written
+#: (see :meth:`LinkStats.keep`). 10,000 links built at once then make no dict each.
+_NO_NODES: Dict[int, NodeStats] = {}
+_NODES_MAKING = allocate_lock()
+
 
 class LinkStats:
     """The counters of one link; see the module docstring for who writes what.
@@ -161,7 +166,8 @@ class LinkStats:
         # rarer events
         "skipped", "missed", "last_error", "last_warning",
         # bookkeeping
-        "changes", "counted", "cache", "link", "hub", "clock", "nodes", "attached", "named")
+        "changes", "counted", "cache", "link", "hub", "clock", "nodes", "attached_inlets", "attached_outlets",
+        "named")
 
     def __init__(self, link: Any) -> None:
         self.run = 0  # transfers started
@@ -183,8 +189,12 @@ class LinkStats:
         self.link = link
         self.hub: Any = None  # the planner's EventHub while a planner holds the link
         self.clock: Callable[[], float] = monotonic  # the holding planner's clock.now (retry queues)
-        self.nodes: Dict[int, NodeStats] = {}  # id(node) -> stats, made as needed (see counts_of)
-        self.attached: Optional[Tuple[Sequence[Any], Sequence[Any]]] = None  # see nodes_changed
+        # id(node) -> stats, made as needed (see counts_of): the shared empty _NO_NODES until then
+        self.nodes: Dict[int, NodeStats] = _NO_NODES
+        # The node lists whose counters start at zero, made on first need (see nodes_changed); None
+        # once counters are made for every node. Two slots, not a tuple: one object less per link.
+        self.attached_inlets: Optional[Sequence[Any]] = link._inlets
+        self.attached_outlets: Optional[Sequence[Any]] = link._outlets
         self.named: Any = None  # (inlets, outlets, inlet pairs, outlet pairs): see _name_nodes
 
     # -- timing, by planners -----------------------------------------------
@@ -243,15 +253,29 @@ class LinkStats:
         counts = nodes.get(id(node))
         if counts is not None and counts.node is node:
             return counts
-        attached = self.attached
-        if attached is None:
+        inlets, outlets = self.attached_inlets, self.attached_outlets
+        if inlets is None or outlets is None:
             return None
-        for role, group in (("inlet", attached[0]), ("outlet", attached[1])):
+        for role, group in (("inlet", inlets), ("outlet", outlets)):
             for member in group:
                 if member is node:  # attached before anything was counted: every base is zero
-                    # setdefault: a snapshot on another thread may make them at the same moment
-                    return nodes.setdefault(id(node), NodeStats(node, role, 0, 0, 0))
+                    return self.keep(NodeStats(node, role, 0, 0, 0))
         return None
+
+    def keep(self, counts: NodeStats) -> NodeStats:
+        """Keep ``counts`` in ``nodes``, or the counters another thread kept for its node meanwhile
+        (a snapshot may make them at the same moment). The first keeps ``nodes`` its own dict:
+        until then it is the shared ``_NO_NODES``, so building a link makes no dict for it."""
+        nodes = self.nodes
+        if nodes is _NO_NODES:
+            with _NODES_MAKING:
+                nodes = self.nodes
+                if nodes is _NO_NODES:
+                    nodes = self.nodes = {}
+        kept = nodes.setdefault(id(counts.node), counts)
+        if kept.node is not counts.node:  # a detached node's, whose id the new node now has
+            kept = nodes[id(counts.node)] = counts
+        return kept
 
     def timer(self, node: Any, function: Callable[..., Any]) -> Callable[..., Any]:
         """``function`` (a call of ``node``) wrapped to add its duration to ``node``'s time spent.
@@ -411,11 +435,13 @@ class LinkStats:
         """The link's nodes changed: start counting new ones, forget removed ones.
 
         While nothing has been counted, a node's counters would start from
-        zero: only the attached nodes are noted (``attached``), and
+        zero: only the attached node lists are noted (``attached_inlets`` and
+        ``attached_outlets``; a new LinkStats notes the link's), and
         :meth:`counts_of` makes a node's counters when first asked.
         """
         if not self.nodes and not (self.run or self.batches or self.handed):
-            self.attached = (inlets, outlets)  # Link replaces its node lists, never changes them: not copied
+            # Link replaces its node lists, never changes them: not copied
+            self.attached_inlets, self.attached_outlets = inlets, outlets
             self.changes = self.counted = _next_change()
             return
         run, batches, handed = self.run, self.batches, self.handed
@@ -427,7 +453,7 @@ class LinkStats:
                     counts = NodeStats(node, role, run, batches, handed)
                 nodes[id(node)] = counts
         self.nodes = nodes
-        self.attached = None
+        self.attached_inlets = self.attached_outlets = None
         self.changes = self.counted = _next_change()
 
     # -- reading -----------------------------------------------------------
@@ -615,8 +641,7 @@ class LinkStats:
         for node in (*inlets, *outlets):
             counts = self.counts_of(node)
             if counts is None:  # attached behind our back
-                counts = NodeStats(node, _role(link, node), self.run, self.batches, self.handed)
-                self.nodes[id(node)] = counts
+                counts = self.keep(NodeStats(node, _role(link, node), self.run, self.batches, self.handed))
             attached.append(counts)
         pairs = list(zip(attached, unique_names(_label(counts.node) for counts in attached)))
         named = self.named = (inlets, outlets, [pair for pair in pairs if pair[0].role == "inlet"],

@@ -33,6 +33,8 @@ _LOGGER = get_logger("databay.Link")
 DELIVERY_COUNTS = ("refused", "rejected", "dropped", "expired", "abandoned", "retried",
                    "dead_lettered", "lost")
 """What ``Link.delivery_counts`` counts (see there)."""
+#: Every link's counts until its first (see :func:`note`): shared, so only read, never changed.
+NO_COUNTS = dict.fromkeys(DELIVERY_COUNTS, 0)
 
 
 def transfer_steps(link: Link, update: Update, *, flush: bool = False,
@@ -298,8 +300,8 @@ def run_sync(steps: Steps, timeout: Optional[float] = None, link: Optional[Link]
             return
         if timed:
             assert link is not None
-            outcomes = run_on_threads_timed(calls, limit, _limit(timeout, deadline), link._abandoned,
-                                            update)
+            outcomes = run_on_threads_timed(calls, limit, _limit(timeout, deadline),
+                                            link._abandoned_calls(), update)
         else:
             outcomes = run_on_threads(calls, limit)  # one call: plain, in this thread
 
@@ -317,7 +319,8 @@ async def run_async(steps: Steps, timeout: Optional[float] = None, link: Optiona
             outcomes = await run_on_loop(calls, limit)
         else:
             assert link is not None
-            outcomes = await run_on_loop(calls, limit, _limit(timeout, deadline), link._abandoned, update)
+            outcomes = await run_on_loop(calls, limit, _limit(timeout, deadline), link._abandoned_calls(),
+                                         update)
 
 
 def _limit(timeout: Optional[float], deadline: Optional[float]) -> float:
@@ -476,7 +479,10 @@ def note(link: Link, event: str, count: int) -> None:
     The one place where records that were not delivered normally are counted.
     """
     link._stats.records_noted(event, count)
-    link._counts[event] += count
+    counts = link._counts
+    if counts is NO_COUNTS:  # the shared zeros a link starts with: its first count makes its own
+        counts = link._own_counts()
+    counts[event] += count
     link._stats.records_counted()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 from abc import ABC, abstractmethod
 
 from ._coroutines import is_awaitable, is_coroutine_callable
@@ -14,6 +15,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, Dict, List, Optional
+
+
+#: The global metadata of an inlet given none, until ``metadata`` is read: one empty dict shared by
+#: every such inlet, only ever read (building 10,000 inlets makes no dict each), never handed out.
+_NO_METADATA: dict = {}
+_METADATA_MAKING = _thread.allocate_lock()
 
 
 class Inlet(Lifecycle, ABC):
@@ -33,16 +40,23 @@ class Inlet(Lifecycle, ABC):
     """
 
     def __init__(self, metadata: Optional[Mapping] = None) -> None:
-        self._metadata: Mapping = {} if metadata is None else \
-            check_mapping("metadata", metadata)  # the caller's object, not a copy
+        # the caller's object, not a copy; without one the shared _NO_METADATA until asked for
+        self._metadata: Mapping = _NO_METADATA if metadata is None else check_mapping("metadata", metadata)
         self._init_lifecycle()
         self._uses_coroutine = is_coroutine_callable(self.pull)
 
     @property
     def metadata(self) -> Mapping:
-        """The global metadata given at construction (the same object, not a copy)."""
+        """The global metadata given at construction (the same object, not a copy); without
+        any, this inlet's own dict (made on first use), which ``pull`` may fill."""
         check_initialised(self)
-        return self._metadata
+        metadata = self._metadata
+        if metadata is _NO_METADATA:
+            with _METADATA_MAKING:  # two first readers get the same dict
+                metadata = self._metadata
+                if metadata is _NO_METADATA:
+                    metadata = self._metadata = {}
+        return metadata
 
     @abstractmethod
     def pull(self, update: Update) -> Any:

@@ -11,7 +11,7 @@ from ._lifecycle import check_initialised
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot, timed_steps
 from ._transfer import (
-    DELIVERY_COUNTS,
+    NO_COUNTS,
     holds_records,
     report_raised,
     run_async,
@@ -44,13 +44,14 @@ __all__ = ["Link", "Update"]
 
 _LOGGER = get_logger("databay.Link")
 _RUNNER_LOCK = _thread.allocate_lock()
-_NO_COUNTS = dict.fromkeys(DELIVERY_COUNTS, 0)
 # Stands in for a link's empty list of tags, processors or groupers until someone asks for the
 # list (see Link._own_list): building 10,000 links then makes no empty lists. Only read, never
 # changed, never handed out.
 _EMPTY: list = []
 _LAZY_MAKING = _thread.allocate_lock()  # makes a link's own list or its Every on first use, once
 _TRANSFER_NUMBERS = range(sys.maxsize)  # one range for every link: building one per link is slow
+_NONE_ABANDONED: dict = {}  # Link._abandoned until a node call may time out: only read, never changed
+_ON_DELIVERED = Inlet.on_delivered
 
 
 class Link:
@@ -129,7 +130,6 @@ class Link:
             warn_deprecated("Link(catch_exceptions=...)", "Link(ignore_exceptions=...)",
                             since="0.2.0")
             ignore_exceptions = catch_exceptions
-        self._needs_loop = False
         self._running = False  # between on_start and on_shutdown
         # Each check is called only for a value that is not the usual one.
         self._tags = _EMPTY if tags is None else to_tags("tags", tags)
@@ -151,14 +151,16 @@ class Link:
         self._transfer_numbers = iter(_TRANSFER_NUMBERS)
         self._runner: Optional[LoopRunner] = None  # see _loop_runner: only coroutine nodes need one
         self._job: Any = None
-        self._stats = LinkStats(self)  # before the nodes: it counts from their attachment on
         self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
-        self._abandoned: Dict[int, Any] = {}  # id(node) -> its call abandoned after a timeout
+        # id(node) -> its call abandoned after a timeout: the shared, empty _NONE_ABANDONED until a
+        # timeout applies (see _abandoned_calls)
+        self._abandoned: Dict[int, Any] = _NONE_ABANDONED
         self._delivery: Any = None  # see _init_delivery
-        self._counts = _NO_COUNTS.copy()
+        self._counts = NO_COUNTS  # shared and never written: the first count copies it (_transfer.note)
         self._failed_at: Any = None  # (kind, node, update, error) of the failure transfer() raised
-        # Not started yet: the nodes are only checked; _init_delivery ends with _nodes_changed.
+        # Not started yet: the nodes are only checked. The stats note them before anything counts.
         cls = type(self)
+        one_each = False  # one real, initialised inlet and outlet: the usual link
         if cls.add_inlets is Link.add_inlets and cls.add_outlets is Link.add_outlets:
             # One real, initialised node each: what _checked_nodes would give, without its two calls.
             if Inlet in type(inlets).__mro__ and Outlet in type(outlets).__mro__ and \
@@ -166,11 +168,14 @@ class Link:
                     getattr(outlets, "_active", None) is not None:
                 self._inlets: List[Inlet] = [inlets]  # type: ignore[list-item]  # checked just above
                 self._outlets: List[Outlet] = [outlets]  # type: ignore[list-item]
+                one_each = True
             else:
                 self._inlets = self._checked_nodes("inlets", inlets, Inlet, ())
                 self._outlets = self._checked_nodes("outlets", outlets, Outlet, ())
+            self._stats = LinkStats(self)
         else:  # a subclass hooks them: 0.3.0 added the constructor's nodes through them
             self._inlets, self._outlets = [], []
+            self._stats = LinkStats(self)  # before the nodes: it counts from their attachment on
             self.add_inlets(inlets)
             self.add_outlets(outlets)
         # Each feature below parses its own arguments in its own method.
@@ -178,6 +183,12 @@ class Link:
         self._init_timeout(timeout)
         self._init_delivery(retry, dead_letter, journal)
         self._init_key(key)
+        if one_each and dead_letter is None:  # what _nodes_changed works out, without its calls
+            self._needs_loop = inlets._uses_coroutine or outlets._uses_coroutine  # type: ignore[union-attr]
+            self._acks = type(inlets).on_delivered is not _ON_DELIVERED  # type: ignore[union-attr]
+            self._plain_nodes: Any = False  # worked out by the first transfer (see _plain_after_change)
+        else:
+            self._nodes_changed()
 
     def _init_schedule(self, interval: Any, schedule: Any) -> None:
         """When transfers are due (planners ask the schedule), and the planner-side state."""
@@ -229,7 +240,6 @@ class Link:
         self._journal = journal
         if retry is not None or dead_letter is not None or journal is not None:
             self._ensure_delivery()
-        self._nodes_changed()
 
     @property
     def _loop_runner(self) -> LoopRunner:
@@ -241,6 +251,24 @@ class Link:
                 if runner is None:
                     runner = self._runner = LoopRunner()
         return runner
+
+    def _abandoned_calls(self) -> Dict[int, Any]:
+        """``_abandoned``, made this link's own dict first if it still is the shared empty one:
+        a transfer with a node-call timeout passes it on to be written."""
+        abandoned = self._abandoned
+        if abandoned is _NONE_ABANDONED:
+            with _LAZY_MAKING:  # two first timed transfers at once still share one dict
+                abandoned = self._abandoned
+                if abandoned is _NONE_ABANDONED:
+                    abandoned = self._abandoned = {}
+        return abandoned
+
+    def _own_counts(self) -> Dict[str, int]:
+        """``_counts``, made this link's own dict first if it still is the shared ``NO_COUNTS``."""
+        with _LAZY_MAKING:  # two first counts at once (a flush and a transfer) share one dict
+            if self._counts is NO_COUNTS:
+                self._counts = NO_COUNTS.copy()
+            return self._counts
 
     def _ensure_delivery(self) -> Any:
         """This link's delivery state (created on first need: options, or an inlet's ``on_delivered``)."""
@@ -351,7 +379,7 @@ class Link:
         self._needs_loop = needs_loop
         self._acks = acks
         self._stats.nodes_changed(self._inlets, self._outlets)
-        self._plain_nodes: Any = False  # worked out by the next transfer: a link built need not know yet
+        self._plain_nodes = False  # worked out by the next transfer: a link built need not know yet
 
     def _plain_after_change(self) -> Any:
         """Work out ``_plain_nodes`` again after the nodes changed, and keep it unless they changed

@@ -39,6 +39,11 @@ class _Entry:
         self.after: Any = None  # run when the running transfer ends (a deferred removal)
 
 
+#: The entry of every link never claimed since it was added: idle. Shared, so never written:
+#: ``queue`` gives a link its own entry at its first claim (no object per link at add_links).
+_UNCLAIMED = _Entry()
+
+
 class TransferGate:
     """Who may transfer now; see the module docstring."""
 
@@ -66,7 +71,7 @@ class TransferGate:
             for link in links:
                 entry = entries.get(link)
                 if entry is None:
-                    entries[link] = _Entry()
+                    entries[link] = _UNCLAIMED
                 elif entry.ticket < 0:  # re-added while its old transfer still runs
                     entry.ticket = 0
 
@@ -124,6 +129,8 @@ class TransferGate:
                 return -1
             if not self._open or entry.ticket < 0:
                 return 0
+            if entry is _UNCLAIMED:
+                entry = self._entries[link] = _Entry()
             self._tickets += 1
             entry.state = QUEUED
             entry.ticket = self._tickets

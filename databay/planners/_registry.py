@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 
 from .._log import get_logger, info_may_show
+from .._stats import _GC_PAUSE
 from .._validation import to_list
 from ..errors import MissingLinkError
 from ._run import guarded, start_link
@@ -52,25 +53,28 @@ def add_links(planner: Any, links: Any) -> None:
         running = planner._state in (STARTING, RUNNING)
         planner._adding += running
     started: List[Any] = []
-    scheduled: List[Any] = []
+    scheduled = 0  # the first links of ``new`` that ``_schedule`` took
     registered = False
     try:
         for link in new if running else ():
             start_link(planner, link)
             started.append(link)
-        with planner._lock:
-            timeout, schedule, added = planner._timeout, planner._schedule, planner._observe.link_added
+        # The collector paused: each link gets a job (and maybe more) that lives as long as the link,
+        # so collections meanwhile would scan thousands of new objects, again and again, to free
+        # nothing (10,000 links: a dozen young collections, and the full one they lead to).
+        with _GC_PAUSE, planner._lock:
+            timeout, schedule = planner._timeout, planner._schedule
             planner._gate.add_many(new)
             planner._links.update(dict.fromkeys(new))
             registered = True
+            planner._observe.links_added(new)
             for link in new:
                 link._default_timeout = timeout
-                added(link)
                 schedule(link)
-                scheduled.append(link)
+                scheduled += 1
     except BaseException:
         if registered:  # e.g. a schedule refused to bind: none of ``new`` stays, not even on a timeline
-            _forget(planner, new, scheduled)
+            _forget(planner, new, new[:scheduled])
         for link in new:
             link._planner = None
         for link in started:

@@ -302,3 +302,130 @@ def test_a_schedule_assigned_while_the_first_reader_waits_is_kept(monkeypatch):
 
     monkeypatch.setattr(link_module, "_LAZY_MAKING", AssignedMeanwhile())
     assert link.schedule is aligned
+
+
+# -- state a link starts with shared, until its first write (databay builds 10,000 links at once:
+# -- every object per link costs its allocation and the garbage collector's visits) --------------
+
+
+class Refusing(Outlet):
+    def push(self, records, update):
+        raise RuntimeError("refused")
+
+
+class Failing(Inlet):
+    def pull(self, update):
+        raise RuntimeError("failed")
+
+
+def test_a_links_delivery_counts_are_its_own_from_its_first_count():
+    """Links start on one shared set of zero counts; the first count gives the link its own."""
+    refusing = Link(One(), Refusing(), interval=1, ignore_exceptions=True)
+    other = Link(One(), Capture(), interval=1)
+    refusing.transfer()
+    refusing.transfer()
+    assert refusing.delivery_counts["refused"] == 2 and refusing.delivery_counts["lost"] == 2
+    assert set(other.delivery_counts.values()) == {0}
+    assert set(Link(One(), Capture(), interval=1).delivery_counts.values()) == {0}
+    assert other.stats()["records"]["refused"] == 0
+
+
+def test_a_links_node_counters_are_its_own_also_for_a_node_it_shares():
+    """Per-node counters start in one shared empty map: a link counting a failure of a node it
+    shares with another link counts it for itself only."""
+    shared = Failing()
+    failing = Link(shared, Capture(), interval=1, ignore_exceptions=True)
+    idle = Link(shared, Capture(), interval=1, ignore_exceptions=True)
+    failing.transfer()
+    assert failing.stats()["nodes"][0]["failures"] == 1
+    assert idle.stats()["nodes"][0]["failures"] == 0
+    assert idle.stats()["nodes"][0]["calls"] == 0
+
+
+def test_an_inlet_given_no_metadata_gets_its_own_dict_when_it_asks_for_it():
+    """Inlets without metadata share one empty mapping until ``metadata`` is read: what the
+    inlet gets then is its own dict, so filling it changes no other inlet's records."""
+
+    class Tagging(Inlet):
+        def pull(self, update):
+            self.metadata["source"] = "tagging"
+            return 1
+
+    tagging, plain = Tagging(), One()
+
+    class Keep(Outlet):
+        def __init__(self):
+            super().__init__()
+            self.records = []
+
+        def push(self, records, update):
+            self.records.extend(records)
+
+    kept_first, kept_second = Keep(), Keep()
+    Link(tagging, kept_first, interval=1).transfer()
+    Link(plain, kept_second, interval=1).transfer()
+    assert tagging.metadata == {"source": "tagging"} and tagging.metadata is tagging.metadata
+    assert plain.metadata == {} and One().metadata == {}
+    assert kept_first.records[0].metadata == {"source": "tagging",
+                                              "__inlet__": "Tagging(metadata={'source': 'tagging'})"}
+    assert kept_second.records[0].metadata == {"__inlet__": "One()"}
+
+
+def test_a_links_abandoned_calls_are_its_own():
+    """Links share one empty map of abandoned calls until a node-call timeout applies: the link
+    whose call was abandoned remembers it, no other link does."""
+    from databay.errors import NodeTimeoutError
+
+    release = threading.Event()
+
+    class Hanging(Inlet):
+        def pull(self, update):
+            release.wait(60)
+            return 1
+
+    timed = Link(Hanging(), Capture(), interval=1, timeout=0.2)
+    other = Link(One(), Capture(), interval=1)
+    try:
+        try:
+            timed.transfer()
+        except NodeTimeoutError:
+            pass
+        else:
+            raise AssertionError("the hung pull was not abandoned")
+        assert len(timed._abandoned) == 1
+        assert other._abandoned == {} and Link(One(), Capture(), interval=1)._abandoned == {}
+    finally:
+        release.set()
+
+
+def test_adding_links_leaves_the_garbage_collector_as_it_found_it():
+    """add_links pauses the collector while it registers the links, and restores it: running if
+    it ran, paused if the application paused it, also when adding fails."""
+    import gc
+
+    from databay.planners import SchedulePlanner
+
+    class Refuses:
+        def bind(self, anchor, clock, seed):
+            raise ValueError("no timeline")
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        planner = SchedulePlanner(Link(One(), Capture(), interval=1), handle_signals=False)
+        assert gc.isenabled()
+        gc.disable()
+        planner.add_links(Link(One(), Capture(), interval=1))
+        assert not gc.isenabled()
+        gc.enable()
+        with planner:
+            try:
+                planner.add_links(Link(One(), Capture(), schedule=Refuses()))
+            except ValueError:
+                pass
+            else:
+                raise AssertionError("the schedule's refusal was not raised")
+            assert gc.isenabled()
+        assert len(planner.links) == 2
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -444,3 +444,15 @@ def test_a_node_shared_by_two_planners_stops_with_the_last(step_clock):
     assert (shared.starts, shared.shutdowns) == (1, 1) and not shared.active
     for thread in threads:
         thread.join(10)
+
+
+def test_every_link_due_at_once_runs_none_is_skipped_as_busy(step_clock, running):
+    """A planner's links start on one shared 'never claimed' gate entry; claiming one link's
+    transfer must give that link its own entry and leave the others idle, so all of them run
+    (bug: writing the claim into the shared entry makes every other link look busy)."""
+    inlets = [ClockInlet(step_clock) for _ in range(5)]
+    links = [Link(inlet, Sink(), 10) for inlet in inlets]
+    running(SchedulePlanner(links, clock=step_clock))
+    step_clock.advance_to(1025)
+    assert [inlet.times for inlet in inlets] == [[1000.0, 1010.0, 1020.0]] * 5
+    assert [link.stats()["transfers"]["skipped"] for link in links] == [0] * 5
