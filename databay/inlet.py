@@ -107,8 +107,9 @@ class Inlet(Lifecycle, ABC):
         """
         kind = type(self)
         if kind.new_record is not Inlet.new_record or kind._to_records is not Inlet._to_records or \
-                kind._record_metadata is not Inlet._record_metadata or "_to_records" in vars(self):
-            return None
+                kind._record_metadata is not Inlet._record_metadata or \
+                getattr(self._to_records, "__func__", None) is not Inlet._to_records:
+            return None  # (an instance's own _to_records: not ``vars(self)``, which builds a dict)
         return _default_label(kind)
 
     def _to_records(self, data: Any) -> List[Record]:

@@ -7,7 +7,7 @@ import sys
 from _thread import TIMEOUT_MAX
 
 from ._coroutines import LoopRunner
-from ._lifecycle import check_initialised
+from ._lifecycle import check_initialised, release_nodes
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot, timed_steps
 from ._transfer import (
@@ -764,18 +764,7 @@ class Link:
     def _release_nodes(self) -> Optional[BaseException]:
         """Release every acquired node, even if some fail; returns the first failure."""
         acquired, self._acquired = self._acquired, ()
-        first: Optional[BaseException] = None
-        for node in acquired:
-            try:
-                if node._release() is True:  # it shut the node down (a mock may return a mock)
-                    hub = self._stats.hub  # checked here: at shutdown a call per node costs more
-                    if hub is not None and hub.active:
-                        self._stats.node_changed(node, False)
-            except Exception as error:
-                _LOGGER.error("on_shutdown of %r failed in %r: %r", node, self, error,
-                              exc_info=True)
-                first = first or error
-        return first
+        return release_nodes(self, acquired, set())
 
     def __repr__(self) -> str:
         schedule = self._schedule
@@ -783,3 +772,51 @@ class Link:
         when = self.interval if plain else schedule
         return "Link(tags:%s, interval:%s, inlets:%s, outlets:%s)" % (
             self._tags, when, self._inlets, self._outlets)
+
+
+def flush_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]) -> None:
+    """``link.flush()`` of each of ``links`` in order (a planner's shutdown); ``failed(link,
+    error)`` for each that raised. A plain link without retry queues, journal or
+    processors holds nothing and is skipped here: 10,000 links, one loop."""
+    plain = Link.flush
+    for link in links:
+        try:
+            kind = type(link)
+            if kind is Link or kind.flush is plain:
+                if link._delivery is None and not link._processors and \
+                        (kind is Link or not kind._custom_pipeline):
+                    for outlet in link._outlets:
+                        if outlet.processors:
+                            break
+                    else:
+                        continue  # nothing a Buffer could hold
+                if not link._holds_records():
+                    continue  # what Link.flush() would find first: nothing to deliver
+            link.flush()
+        except Exception as error:  # noqa: BLE001 - every link gets its turn
+            failed(link, error)
+
+
+def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]) -> None:
+    """``link.on_shutdown()`` of each of ``links`` in order (a planner's shutdown); ``failed(link,
+    error)`` for each that raised. A plain link (no journal, retry queue, event loop
+    or failure log to close) is stopped here with the same steps: one loop, not
+    two calls per link."""
+    plain = Link.on_shutdown
+    classes: set = set()  # node classes released inline (see release_nodes)
+    for link in links:
+        try:
+            kind = type(link)
+            if kind is not Link and kind.on_shutdown is not plain or link._delivery is not None or \
+                    link._runner is not None or link._repeat_limiter is not None:
+                link.on_shutdown()
+                continue
+            link._running = False
+            acquired = link._acquired
+            if acquired:
+                link._acquired = ()
+                error = release_nodes(link, acquired, classes)
+                if error is not None and not link._ignore_exceptions:
+                    failed(link, error)
+        except Exception as error:  # noqa: BLE001 - every link gets its turn
+            failed(link, error)

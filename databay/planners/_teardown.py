@@ -31,7 +31,7 @@ def held_records(link: Any) -> int:
 def teardown(planner: Any) -> None:
     """Finish a planner whose state is STOPPING and set it back to IDLE."""
     from ..base_planner import IDLE
-    from ..link import Link
+    from ..link import flush_links, shutdown_links
 
     left: List[Any] = []
     try:
@@ -43,19 +43,8 @@ def teardown(planner: Any) -> None:
             if left:
                 skip = set(left)
                 links = [link for link in links if link not in skip]
-        plain_flush = Link.flush
-        for link in links:  # 10,000 links are 20,000 calls, each worth keeping cheap
-            try:
-                if type(link).flush is plain_flush and not link._holds_records():
-                    continue  # what Link.flush() would find first: nothing to deliver
-                link.flush()
-            except Exception as error:  # noqa: BLE001 - every link gets its turn
-                failed(planner, "flush", link, error)
-        for link in links:
-            try:
-                link.on_shutdown()
-            except Exception as error:  # noqa: BLE001 - every link gets its turn
-                failed(planner, "on_shutdown", link, error)
+        flush_links(links, lambda link, error: failed(planner, "flush", link, error))
+        shutdown_links(links, lambda link, error: failed(planner, "on_shutdown", link, error))
         if left:
             _LOGGER.error("Shut down %r leaving %d link(s) behind, their transfer still running: %s; "
                           "their Buffers hold %d record(s) not delivered",

@@ -175,3 +175,193 @@ def test_an_overridden_try_shutdown_is_called_once_per_start_by_links():
         link.on_start()
         link.on_shutdown()
     assert outlet.calls == 1 and outlet.active
+
+
+class _Recording(Plain):
+    """Appends its name to a shared list when it shuts down."""
+
+    def __init__(self, name, stopped):
+        super().__init__()
+        self.name, self.stopped = name, stopped
+
+    def on_shutdown(self):
+        self.stopped.append(self.name)
+
+
+class _RecordingOutlet(Quiet):
+    def __init__(self, name, stopped):
+        super().__init__()
+        self.name, self.stopped = name, stopped
+
+    def on_shutdown(self):
+        self.stopped.append(self.name)
+
+
+def test_nodes_stop_in_link_order_and_a_shared_node_with_its_last_user():
+    """The teardown releases many links' nodes in one loop: each node still stops at its own
+    link's turn, and a node shared by the first two links stops with the second, before the
+    third link's nodes (not deferred to the end of the loop)."""
+    stopped = []
+    shared = _RecordingOutlet("shared", stopped)
+    links = [Link(_Recording("in1", stopped), shared, 3600),
+             Link(_Recording("in2", stopped), shared, 3600),
+             Link(_Recording("in3", stopped), _RecordingOutlet("own3", stopped), 3600)]
+    planner = SchedulePlanner(links, immediate_transfer=False, handle_signals=False)
+    with planner:
+        assert stopped == []
+    assert stopped == ["in1", "in2", "shared", "in3", "own3"]
+
+
+def test_an_on_shutdown_set_on_the_node_itself_is_called():
+    """A node whose class keeps the no-op ``on_shutdown`` but that was given its own (an
+    attribute of the instance, as a test double might) is still called when it stops."""
+    inlet, outlet = Plain(), Quiet()
+    calls = []
+    inlet.on_shutdown = lambda: calls.append("inlet")
+    planner = SchedulePlanner(Link(inlet, outlet, 3600), immediate_transfer=False, handle_signals=False)
+    with planner:
+        pass
+    assert calls == ["inlet"] and not inlet.active and not outlet.active
+
+
+class _Holding:
+    """A flushable processor (the Buffer protocol) holding one record until flushed."""
+
+    databay_flushable = True
+
+    def __init__(self):
+        self.records, self.flush = [], False
+
+    def __call__(self, records):
+        self.records.extend(records)
+        if not self.flush:
+            return []
+        released, self.records, self.flush = self.records, [], False
+        return released
+
+
+class _PipelineLink(Link):
+    """Hands its processors out through its own property (as a databay 0.3.0 subclass could)."""
+
+    buffer = None
+
+    @property
+    def processors(self):
+        return [self.buffer]
+
+    @processors.setter
+    def processors(self, value):
+        pass
+
+
+class _Collecting(Quiet):
+    def __init__(self):
+        super().__init__()
+        self.pushed = []
+
+    def push(self, records, update):
+        self.pushed.extend(record.payload for record in records)
+
+
+def test_a_buffer_behind_a_processors_property_override_is_flushed_at_shutdown():
+    """The teardown's "holds nothing" shortcut reads the processors slot only for links whose
+    class keeps Link's processors property: an override's Buffer is still flushed."""
+    outlet = _Collecting()
+    link = _PipelineLink(Plain(), outlet, 3600)
+    link.buffer = _Holding()
+    planner = SchedulePlanner(link, immediate_transfer=False, handle_signals=False)
+    with planner:
+        link.transfer()
+        assert outlet.pushed == [] and len(link.buffer.records) == 1
+    assert outlet.pushed == [1] and link.buffer.records == []
+
+
+class _AsyncInlet(Inlet):
+    """An ``async def pull`` that remembers the event loop it ran on."""
+
+    def __init__(self):
+        super().__init__()
+        self.loops = []
+
+    async def pull(self, update):
+        import asyncio
+
+        self.loops.append(asyncio.get_running_loop())
+        return 1
+
+
+def test_the_event_loop_of_a_link_with_async_nodes_is_closed_at_shutdown():
+    """The teardown's inline stop is only for links without an event loop to close: a link
+    with an ``async def pull`` still has its loop closed when the planner stops."""
+    inlet = _AsyncInlet()
+    link = Link(inlet, Quiet(), 3600)
+    planner = SchedulePlanner(link, immediate_transfer=False, handle_signals=False)
+    with planner:
+        link.transfer()
+        assert len(inlet.loops) == 1 and not inlet.loops[0].is_closed()
+    assert inlet.loops[0].is_closed()
+
+
+def test_an_inlet_given_its_own_to_records_builds_the_records_a_planner_delivers():
+    """Transfers take the plain path (a label computed once) only for an inlet keeping the
+    class's record building: one given its own ``_to_records`` (as a stand-in is) is honoured."""
+    from databay import Record
+
+    inlet, outlet = Plain(), _Collecting()
+    inlet._to_records = lambda data: [Record("mine")]
+    link = Link(inlet, outlet, 3600)
+    planner = SchedulePlanner(link, immediate_transfer=False, handle_signals=False)
+    with planner:
+        link.transfer()
+    assert outlet.pushed == ["mine"]
+
+
+class _DownOutlet(Quiet):
+    def push(self, records, update):
+        raise ConnectionError("down")
+
+
+def test_records_queued_for_retry_are_counted_lost_when_the_planner_stops(caplog):
+    """The inline stop is only for links without a retry queue or journal: a planner's
+    shutdown still makes the final attempt and then counts and logs what is left as lost."""
+    from databay import Retry
+
+    link = Link(Plain(), _DownOutlet(), 3600, retry=Retry(first_delay=3600, max_delay=3600, jitter=0))
+    planner = SchedulePlanner(link, immediate_transfer=False, handle_signals=False)
+    with planner:
+        link.transfer()
+    assert link.delivery_counts["lost"] == 1
+    assert any("lost at shutdown" in record.getMessage() for record in caplog.records)
+
+
+class _FailingInlet(Inlet):
+    def pull(self, update):
+        raise ValueError("broken pull")
+
+
+def test_repeated_node_failures_are_summarised_when_the_planner_stops(caplog):
+    """A link that logged a node failure once and then counted its repeats prints the summary
+    when its planner stops (the inline stop is only for links with no such log to flush)."""
+    link = Link(_FailingInlet(), Quiet(), 3600, ignore_exceptions=True)
+    planner = SchedulePlanner(link, immediate_transfer=False, handle_signals=False,
+                              ignore_exceptions=True)
+    with planner:
+        for _ in range(3):
+            link.transfer()
+        summaries = [r for r in caplog.records if "2 more times" in r.getMessage()]
+        assert summaries == []
+    summaries = [r for r in caplog.records if "2 more times" in r.getMessage()]
+    assert len(summaries) == 1 and "broken pull" in summaries[0].getMessage()
+
+
+def test_a_journal_is_let_go_when_the_planner_stops(tmp_path):
+    """The inline stop is only for links without a journal: a planner's shutdown releases a
+    link's journal, so a new link may write to it under the same name afterwards."""
+    path = str(tmp_path / "journal.sqlite")
+    link = Link(Plain(), Quiet(), 3600, tags="same", journal=path)
+    planner = SchedulePlanner(link, immediate_transfer=False, handle_signals=False)
+    with planner:
+        link.transfer()
+    successor = Link(Plain(), Quiet(), 3600, tags="same", journal=path)
+    successor.on_start()  # ValueError ("already writes to it") while the first still holds it
+    successor.on_shutdown()
