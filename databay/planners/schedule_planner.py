@@ -18,7 +18,7 @@ from .._log import get_logger
 from .._validation import check_positive_int
 from ..base_planner import INFO, STOPPING, BasePlanner
 from ..errors import ScheduleIntervalError
-from ..schedules import Cron, Every
+from ..schedules import Cron, Every, _Grid
 from ._worker_pool import WorkerPool
 
 TYPE_CHECKING = False
@@ -156,8 +156,19 @@ class SchedulePlanner(BasePlanner):
         self._pool = WorkerPool(self._threads)
         with self._lock:
             anchor = self._anchor = self._anchor_requested
+            grids: Dict[Tuple[float, float], Any] = {}  # (seconds, offset) -> the grid from anchor
             for job in self._jobs.values():
-                job.timeline = _bind(job.link, anchor, clock)
+                schedule = job.link.schedule
+                if type(schedule) is Every and not schedule.align and not schedule.jitter:
+                    # Links of one interval share one grid: binding costs once, and _dispatch
+                    # finds their next due time once (a grid is immutable, see schedules._Grid).
+                    key = (schedule.seconds, schedule.offset)
+                    timeline = grids.get(key)
+                    if timeline is None:
+                        timeline = grids[key] = schedule.bind(anchor, clock, "")
+                    job.timeline = timeline
+                else:
+                    job.timeline = _bind(job.link, anchor, clock)
                 immediate = self.immediate_transfer and job.link.immediate_transfer
                 self._enter(job, anchor if immediate else job.timeline.next_due(anchor))
         try:
@@ -204,30 +215,50 @@ class SchedulePlanner(BasePlanner):
         due time is entered before its transfer is handed off, so ``link.job.due``
         is the next slot while that transfer runs. Returns the earliest due time
         left (None: nothing scheduled).
+
+        Jobs going to the same next slot (links on one grid) find that slot once:
+        this runs between the due time and the slot's first transfer, so every
+        link of the slot waits for it.
         """
         with self._lock:
             heap, slots = self._heap, self._slots
             if not heap or heap[0] > now:
                 return heap[0] if heap else None
-            due_jobs: List[Tuple[float, _Job]] = []  # in dispatch order
+            due_slots: List[Tuple[float, List[_Job]]] = []  # in dispatch order
             while heap and heap[0] <= now:
                 due = heapq.heappop(heap)
-                due_jobs.extend((due, job) for job in slots.pop(due) if not job.cancelled)
-            tasks, run, queue = [], self._run_queued, self._gate.queue
+                due_slots.append((due, [job for job in slots.pop(due) if not job.cancelled]))
+            tasks: List[Tuple[Any, tuple]] = []
+            run, claim = self._run_queued, self._gate.queue  # one lock per claim: see _gate
             late: List[Tuple[Link, Any, float]] = []  # jobs that missed slots: (link, timeline, due)
-            for due, job in due_jobs:
-                link = job.link
-                ticket = queue(link)
-                if ticket > 0:
-                    tasks.append((run, (link, ticket, now - due)))
-                elif ticket < 0:
-                    self._skipped(link)
-                timeline = job.timeline
-                following = timeline.next_due(due)
-                if following <= now:  # slots passed while late: they coalesce into this run
-                    late.append((link, timeline, due))
-                    following = timeline.next_due(now)
-                self._enter(job, following)
+            entered_at, entered = None, None  # the slot the last job went to, and its jobs
+            shared, following, coalesced = None, 0.0, False  # the last shared grid's answer
+            for due, jobs in due_slots:
+                lateness = now - due
+                shared = None
+                for job in jobs:
+                    link = job.link
+                    ticket = claim(link)
+                    if ticket > 0:
+                        tasks.append((run, (link, ticket, lateness)))
+                    elif ticket < 0:
+                        self._skipped(link)
+                    timeline = job.timeline
+                    if timeline is not shared:  # a grid shared by links (see _start_planner)
+                        shared = timeline if type(timeline) is _Grid else None
+                        following = timeline.next_due(due)
+                        coalesced = following <= now
+                        if coalesced:  # slots passed while late: they coalesce into this run
+                            following = timeline.next_due(now)
+                    if coalesced:
+                        late.append((link, timeline, due))
+                    job.due = following  # as _enter, remembering the slot for the next job
+                    if following != entered_at:
+                        entered_at, entered = following, slots.get(following)
+                        if entered is None:
+                            entered = slots[following] = []
+                            heapq.heappush(heap, following)
+                    entered.append(job)  # type: ignore[union-attr]
             deadline = heap[0] if heap else None
         if late:  # counted before the transfers start, so events and stats() keep their order
             self._missed(late, now)

@@ -1,22 +1,28 @@
-"""SystemClock.wait: the Event until shortly before the deadline, then a plain sleep. Time is
-faked where the outcome would depend on how late a real wait returns."""
+"""SystemClock.wait: the Event until shortly before the deadline, then a plain sleep and, after an
+idle wait, a short spin. Time is faked where the outcome would depend on how late a real wait
+returns."""
 
 import threading
 import time
 import types
 
 from databay.planners import clock as clock_module
-from databay.planners.clock import FINISH_BY_SLEEP, SystemClock
+from databay.planners.clock import FINISH_BY_SLEEP, FINISH_BY_SPIN, SystemClock
+
+_TICK = 1e-6  # what one reading of the fake clock costs: a spin on it ends
 
 
 class _FakeTime:
-    """``monotonic`` and ``sleep`` on a number that only sleeps and event waits advance."""
+    """``monotonic`` and ``sleep`` on a number that sleeps, event waits and readings advance."""
 
     def __init__(self):
         self.now = 1000.0
         self.slept = []
+        self.readings = 0
 
     def monotonic(self):
+        self.readings += 1
+        self.now += _TICK
         return self.now
 
     def sleep(self, seconds):
@@ -48,23 +54,41 @@ def _fake_time(monkeypatch):
     return fake
 
 
-def test_the_last_stretch_is_slept_and_the_wait_ends_at_the_deadline(monkeypatch):
+def test_after_an_idle_wait_the_last_stretch_is_slept_then_spun_to_the_deadline(monkeypatch):
     fake = _fake_time(monkeypatch)
     wake = _FakeWake(fake)
-    SystemClock.wait(fake.now + 0.05, wake)
-    assert len(wake.waited) == 1 and abs(wake.waited[0] - (0.05 - FINISH_BY_SLEEP)) < 1e-9
-    assert len(fake.slept) == 1
-    assert abs(fake.slept[0] - FINISH_BY_SLEEP) < 1e-9 and abs(fake.now - 1000.05) < 1e-9
+    deadline = fake.now + 0.05
+    SystemClock.wait(deadline, wake)
+    assert len(wake.waited) == 1 and abs(wake.waited[0] - (0.05 - FINISH_BY_SLEEP)) < 1e-5
+    assert len(fake.slept) == 1 and abs(fake.slept[0] - (FINISH_BY_SLEEP - FINISH_BY_SPIN)) < 1e-5
+    assert deadline <= fake.now < deadline + 2 * _TICK  # spun until the deadline, not past it
+    assert fake.readings > FINISH_BY_SPIN / _TICK / 2
 
 
 def test_a_deadline_closer_than_the_last_stretch_is_only_slept(monkeypatch):
+    """A loop whose due times follow each other closely (less than FINISH_BY_SLEEP apart) never
+    spins: at 1 ms intervals a spin would hold the GIL that the workers need."""
     fake = _fake_time(monkeypatch)
     wake = _FakeWake(fake)
     SystemClock.wait(fake.now + FINISH_BY_SLEEP / 2, wake)
-    assert wake.waited == [] and len(fake.slept) == 1
-    assert abs(fake.slept[0] - FINISH_BY_SLEEP / 2) < 1e-9
+    assert wake.waited == [] and len(fake.slept) == 1 and fake.readings == 1
+    assert abs(fake.slept[0] - FINISH_BY_SLEEP / 2) < 1e-5
     SystemClock.wait(fake.now - 1, wake)  # a deadline already passed: no wait at all
-    assert wake.waited == [] and len(fake.slept) == 1
+    assert wake.waited == [] and len(fake.slept) == 1 and fake.readings == 2
+
+
+def test_a_wake_at_the_end_of_the_event_wait_is_neither_slept_nor_spun(monkeypatch):
+    fake = _fake_time(monkeypatch)
+
+    class LateWake(_FakeWake):
+        def wait(self, timeout=None):
+            super().wait(timeout)
+            self.set_ = True  # set just after the timed wait gave up
+            return False
+
+    wake = LateWake(fake)
+    SystemClock.wait(fake.now + 0.05, wake)
+    assert fake.slept == [] and fake.readings == 2
 
 
 def test_a_wake_that_came_before_the_last_stretch_is_not_slept_through(monkeypatch):
@@ -75,7 +99,7 @@ def test_a_wake_that_came_before_the_last_stretch_is_not_slept_through(monkeypat
     wake = _FakeWake(fake, is_set=True)
     SystemClock.wait(fake.now + FINISH_BY_SLEEP / 2, wake)
     SystemClock.wait(fake.now + 30, wake)
-    assert fake.slept == [] and fake.now == 1000.0
+    assert fake.slept == [] and fake.now < 1000.0 + 10 * _TICK
 
 
 def test_a_real_wake_during_the_event_wait_ends_it_without_sleeping(monkeypatch):
@@ -111,4 +135,4 @@ def test_an_event_wait_that_ends_early_returns_instead_of_sleeping_the_rest(monk
 
     wake = EarlyWake(fake)
     SystemClock.wait(fake.now + 30, wake)
-    assert fake.slept == [] and abs(fake.now - 1000.1) < 1e-9
+    assert fake.slept == [] and abs(fake.now - 1000.1) < 1e-5

@@ -113,6 +113,22 @@ def test_a_running_transfer_sees_its_links_next_due_time(step_clock, running):
     assert all(due == now + 10 for now, due in seen), sorted(set(seen))[:5]
 
 
+def test_links_of_one_interval_share_a_grid_but_never_across_offsets(step_clock, running):
+    """Links bound together with one interval and offset share one grid (bound once, asked
+    once per slot); a link with another offset or interval, listed in between, keeps its own.
+
+    Catches: sharing a grid between links whose offset or interval differ, and reusing one
+    grid's next due time for the next link of the slot without checking it is the same grid.
+    """
+    plain, again, shifted, other = (ClockInlet(step_clock) for _ in range(4))
+    running(SchedulePlanner([Link(plain, Sink(), 10), Link(shifted, Sink(), schedule=Every(10, offset=4)),
+                             Link(other, Sink(), 15), Link(again, Sink(), 10)], clock=step_clock))
+    step_clock.advance_to(1060)
+    assert plain.times == again.times == [1000.0 + 10 * k for k in range(7)]
+    assert shifted.times == [1000.0] + [1004.0 + 10 * k for k in range(6)]
+    assert other.times == [1000.0 + 15 * k for k in range(5)]
+
+
 def test_hours_of_schedule_run_in_virtual_time(step_clock, running):
     """Two links at 1 s and 7 s over two virtual hours: every slot runs once, none early."""
     fast, slow = ClockInlet(step_clock), ClockInlet(step_clock)

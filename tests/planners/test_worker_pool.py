@@ -144,7 +144,8 @@ def test_a_backlog_of_tasks_waiting_on_io_gets_more_workers():
 
 def test_a_worker_stuck_behind_a_queued_backlog_still_gets_help():
     """A worker woken for one task that hangs, with more queued behind it, makes the pool grow
-    without another submit: the worker itself wakes the spawner."""
+    without another submit: the submit that left a backlog behind the woken worker wakes the
+    spawner (the worker would too, taking its task with others waiting)."""
     release, ran = threading.Event(), threading.Event()
     pool = WorkerPool(5)
     pool.submit_many([(ran.set, ())])  # one worker, now idle
