@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import _thread
 
-from ._log import get_logger
 from .errors import ImplementationError
 
-_LINK_LOGGER = get_logger("databay.Link")  # release_nodes logs for the link, as Link did
 _LOCK_MAKING = _thread.allocate_lock()  # makes each node's lifecycle lock once (see Lifecycle._checked_lock)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Sequence, Set
+    from typing import Any, Dict, List, Optional
 
 
 def check_initialised(node: object) -> None:
@@ -146,6 +144,7 @@ class Lifecycle:
         Returns whether this call shut the node down (the link reports it as an
         event). A planner releases thousands of nodes at shutdown, so the lock is
         taken once: without a ``try_shutdown`` override its body runs under it.
+        ``link.shutdown_links`` repeats these steps inline: change both together.
         """
         lock = self._checked_lock()
         lock.acquire()
@@ -204,55 +203,11 @@ class Lifecycle:
         """Override to release resources; called once after the last transfer."""
 
 
-def release_nodes(link: Any, nodes: Sequence[Any], plain: Set[type]) -> Optional[Exception]:
-    """``Link._release_nodes``: ``node._release()`` each of ``nodes`` in order, even if some
-    fail; a node this shut down is reported to ``link``'s stats; returns the first failure.
-
-    A planner's shutdown releases every node of every link (10,000 links: 20,000
-    releases), so a node of a plain class (``Lifecycle``'s own ``_release`` and
-    ``try_shutdown``) is released here with the same steps under its lock,
-    without the two calls per node of ``node._release()``. ``plain`` holds
-    the classes found plain so far in one batch (a set the caller keeps).
-    """
-    first: Optional[Exception] = None
-    for node in nodes:
-        try:
-            cls = type(node)
-            lock = None
-            if cls in plain:
-                lock = node._lifecycle_lock
-            elif getattr(cls, "_release", None) is _PLAIN_RELEASE and \
-                    getattr(cls, "try_shutdown", None) is _PLAIN_TRY_SHUTDOWN:
-                plain.add(cls)
-                lock = node._lifecycle_lock
-            if lock is None:
-                stopped = node._release() is True  # a mock's may return a mock
-            else:
-                stopped = False
-                lock.acquire()
-                try:  # Lifecycle._release and try_shutdown, step by step
-                    users = node._users
-                    if users > 1:
-                        node._users = users - 1
-                    elif users == 1:
-                        node._users = 0
-                        if node._started_by_users:
-                            node._started_by_users = False
-                            if node._active:
-                                node._active = False
-                                stopped = True
-                                node.on_shutdown()
-                finally:
-                    lock.release()
-            if stopped:
-                stats = link._stats
-                hub = stats.hub  # checked here: at shutdown a call per node costs more
-                if hub is not None and hub.active:
-                    stats.node_changed(node, False)
-        except Exception as error:
-            _LINK_LOGGER.error("on_shutdown of %r failed in %r: %r", node, link, error, exc_info=True)
-            first = first or error
-    return first
+def released_inline(cls: type) -> bool:
+    """Whether a planner's shutdown may release nodes of ``cls`` with ``Lifecycle._release``'s
+    steps inline (``link.shutdown_links``): the class keeps ``_release`` and ``try_shutdown``."""
+    return getattr(cls, "_release", None) is _PLAIN_RELEASE and \
+        getattr(cls, "try_shutdown", None) is _PLAIN_TRY_SHUTDOWN
 
 
 _PLAIN_RELEASE = Lifecycle._release
