@@ -93,16 +93,15 @@ class Lifecycle:
     """
 
     _active: bool
-    _users: int
-    _started_by_users: bool
-    _lifecycle_lock: Optional[_thread.RLock]
     _uses_coroutine: bool  # set by Inlet/Outlet: whether pull/push is ``async def``
+    # Until first changed, read from the class: a node built sets only ``_active`` (nodes are
+    # built by the thousand; each attribute set is work, and memory the collector visits).
+    _users = 0  # started links using this node
+    _started_by_users = False  # on_start ran because a link acquired it
+    _lifecycle_lock: Optional[_thread.RLock] = None  # made when first needed (see _checked_lock)
 
     def _init_lifecycle(self) -> None:
-        self._active = False
-        self._users = 0  # started links using this node
-        self._started_by_users = False  # on_start ran because a link acquired it
-        self._lifecycle_lock = None  # made when first needed (see _checked_lock)
+        self._active = False  # also what check_initialised looks for
 
     def _checked_lock(self) -> _thread.RLock:
         """The lifecycle lock; ImplementationError if ``__init__`` skipped ``super().__init__()``
@@ -113,12 +112,10 @@ class Lifecycle:
         before any starts, and a lock each is an allocation (and an object for
         the garbage collector to visit) per node.
         """
-        try:
-            lock = self._lifecycle_lock
-        except AttributeError:
-            check_initialised(self)  # raises ImplementationError
-            raise
+        lock = self._lifecycle_lock
         if lock is None:
+            if getattr(self, "_active", None) is None:  # __init__ skipped super().__init__()
+                check_initialised(self)  # raises ImplementationError
             with _LOCK_MAKING:
                 lock = self._lifecycle_lock
                 if lock is None:

@@ -42,7 +42,7 @@ class Inlet(Lifecycle, ABC):
     def __init__(self, metadata: Optional[Mapping] = None) -> None:
         # the caller's object, not a copy; without one the shared _NO_METADATA until asked for
         self._metadata: Mapping = _NO_METADATA if metadata is None else check_mapping("metadata", metadata)
-        self._init_lifecycle()
+        self._active = False  # all _init_lifecycle sets, without its call: inlets are built by the thousand
         self._uses_coroutine = is_coroutine_callable(self.pull)
 
     @property

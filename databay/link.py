@@ -95,10 +95,22 @@ class Link:
     __slots__ = ("_inlets", "_outlets", "_needs_loop", "_acks", "_plain_nodes", "_running", "_tags",
                  "_copy_records", "_ignore_exceptions", "inlet_concurrency", "immediate_transfer",
                  "_processors", "_groupers", "_transfer_numbers", "_runner", "_job", "_stats",
-                 "_repeat_limiter", "_abandoned", "_delivery", "_counts", "_failed_at", "_schedule",
-                 "_interval_seconds", "_planner", "_acquired", "_timeout", "_default_timeout", "_retry",
-                 "_dead_letter", "_journal", "_key", "__dict__", "__weakref__")
+                 "_repeat_limiter", "_delivery", "_schedule", "_interval_seconds", "_planner", "_acquired",
+                 "_timeout", "_default_timeout", "__dict__", "__weakref__")
+    # What most links never change, read from the class until a link sets its own (in its
+    # ``__dict__``): building a link then sets none of them. Shared values are only ever read.
+    # (Not what a planner's shutdown reads of every link, such as _runner: a slot reads faster.)
+    _failed_at: Any = None  # (kind, node, update, error) of the failure transfer() raised
+    # id(node) -> its call abandoned after a timeout; the link's own once a timeout applies
+    # (see _abandoned_calls)
+    _abandoned: Dict[int, Any] = _NONE_ABANDONED
+    _counts: Dict[str, int] = NO_COUNTS  # the link's own from its first count (see _own_counts)
+    _retry: Any = None  # see _init_delivery
+    _dead_letter: Optional[Outlet] = None
+    _journal: Optional[str] = None
+    _key: Optional[str] = None  # see _init_key
     _custom_pipeline = False  # a subclass overrides the processors or groupers property
+    _custom_nodes = False  # a subclass overrides add_inlets or add_outlets
 
     def __init__(self,
                  inlets: Union[Inlet, Sequence[Inlet]],
@@ -152,16 +164,10 @@ class Link:
         self._runner: Optional[LoopRunner] = None  # see _loop_runner: only coroutine nodes need one
         self._job: Any = None
         self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
-        # id(node) -> its call abandoned after a timeout: the shared, empty _NONE_ABANDONED until a
-        # timeout applies (see _abandoned_calls)
-        self._abandoned: Dict[int, Any] = _NONE_ABANDONED
         self._delivery: Any = None  # see _init_delivery
-        self._counts = NO_COUNTS  # shared and never written: the first count copies it (_transfer.note)
-        self._failed_at: Any = None  # (kind, node, update, error) of the failure transfer() raised
         # Not started yet: the nodes are only checked. The stats note them before anything counts.
-        cls = type(self)
         one_each = False  # one real, initialised inlet and outlet: the usual link
-        if cls.add_inlets is Link.add_inlets and cls.add_outlets is Link.add_outlets:
+        if not self._custom_nodes:
             # One real, initialised node each: what _checked_nodes would give, without its two calls.
             if Inlet in type(inlets).__mro__ and Outlet in type(outlets).__mro__ and \
                     getattr(inlets, "_active", None) is not None and \
@@ -180,9 +186,15 @@ class Link:
             self.add_outlets(outlets)
         # Each feature below parses its own arguments in its own method.
         self._init_schedule(interval, schedule)
-        self._init_timeout(timeout)
-        self._init_delivery(retry, dead_letter, journal)
-        self._init_key(key)
+        if timeout is None and retry is None and dead_letter is None and journal is None and key is None:
+            # the usual link: what the three methods below set for these Nones, without their calls
+            # (retry, dead letter, journal and key: the class's None)
+            self._timeout: Optional[float] = None
+            self._default_timeout: Optional[float] = None  # a planner sets its own (see _init_timeout)
+        else:
+            self._init_timeout(timeout)
+            self._init_delivery(retry, dead_letter, journal)
+            self._init_key(key)
         if one_each and dead_letter is None:  # what _nodes_changed works out, without its calls
             self._needs_loop = inlets._uses_coroutine or outlets._uses_coroutine  # type: ignore[union-attr]
             self._acks = type(inlets).on_delivered is not _ON_DELIVERED  # type: ignore[union-attr]
@@ -219,7 +231,7 @@ class Link:
         whose own timeout is None.
         """
         self._timeout = None if timeout is None else check_timeout("timeout", timeout)
-        self._default_timeout: Optional[float] = None
+        self._default_timeout = None
 
     def _init_delivery(self, retry: Any, dead_letter: Any, journal: Any) -> None:
         """Delivery guarantees: retry queues, dead letters, the journal (see docs/delivery.md).
@@ -227,17 +239,18 @@ class Link:
         Without any of them the link keeps no delivery state and its transfers
         pay nothing for the feature.
         """
-        self._retry = None if retry is None else check_retry(retry, self._outlets)
+        # None: the class's None stays (see the class body)
+        if retry is not None:
+            self._retry = check_retry(retry, self._outlets)
         if dead_letter is not None and not isinstance(dead_letter, Outlet):
             raise TypeError("dead_letter=%r must be an Outlet (or None)" % (dead_letter,))
         if dead_letter is not None:
             check_initialised(dead_letter)
-        self._dead_letter = dead_letter
+            self._dead_letter = dead_letter
         if journal is not None:
             from ._journal import check_path
 
-            journal = check_path(journal)
-        self._journal = journal
+            self._journal = check_path(journal)
         if retry is not None or dead_letter is not None or journal is not None:
             self._ensure_delivery()
 
@@ -303,7 +316,7 @@ class Link:
                                 % (key,))
             if not key:
                 raise ValueError("key='' must be a non-empty str, or None to derive it from tags")
-        self._key = key
+            self._key = key  # None: the class's None stays
 
     # -- nodes -------------------------------------------------------------
 
@@ -498,6 +511,7 @@ class Link:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._custom_pipeline = cls.processors is not Link.processors or cls.groupers is not Link.groupers
+        cls._custom_nodes = cls.add_inlets is not Link.add_inlets or cls.add_outlets is not Link.add_outlets
 
     def _own_list(self, slot: str) -> list:
         """The list in ``slot``, made this link's own if it still is the shared empty stand-in

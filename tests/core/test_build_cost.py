@@ -429,3 +429,61 @@ def test_adding_links_leaves_the_garbage_collector_as_it_found_it():
         assert len(planner.links) == 2
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_a_link_built_without_options_holds_what_their_parsers_set_for_none():
+    """Link() skips the timeout, delivery and key parsers when none of those options is given;
+    the link must hold exactly what the parsers set for None (a new option added to a parser
+    but not to the shortcut shows here)."""
+    built = Link(One(), Capture(), interval=1)
+    parsed = Link(One(), Capture(), interval=1)
+    parsed._init_timeout(None)
+    parsed._init_delivery(None, None, None)
+    parsed._init_key(None)
+    names = ("_timeout", "_default_timeout", "_retry", "_dead_letter", "_journal", "_key", "_delivery",
+             "timeout", "retry", "dead_letter", "journal", "key", "delivery_counts")
+    assert {name: getattr(built, name) for name in names} == {name: getattr(parsed, name) for name in names}
+    assert vars(built) == vars(parsed) == {}  # nothing beyond the slots: the rest is the class's
+    keyed = Link(One(), Capture(), interval=1, key="k", timeout=5)
+    assert (keyed.key, keyed.timeout, built.key, built.timeout) == ("k", 5, "", None)
+
+
+def test_a_node_that_skipped_super_init_is_refused_when_a_link_first_uses_it():
+    """A node's lifecycle state is read from its class until first changed; a node whose
+    ``__init__`` skipped ``super().__init__()`` must still be refused, not started."""
+    from databay.errors import ImplementationError
+
+    class Skipped(Inlet):
+        def __init__(self):
+            self.started = False
+
+        def pull(self, update):
+            return 1
+
+        def on_start(self):
+            self.started = True
+
+    node = Skipped()
+    for use in (node._acquire, node.try_start, node._checked_lock):
+        try:
+            use()
+        except ImplementationError as error:
+            assert "super().__init__()" in str(error)
+        else:
+            raise AssertionError("%s accepted a node that skipped super().__init__()" % use.__name__)
+    assert node.started is False
+    first, second = One(), One()
+    first._acquire()
+    assert first.active and not second.active and second._users == 0 and first._users == 1
+    assert first._checked_lock() is not second._checked_lock()
+    first._release()
+    assert not first.active
+
+
+def test_an_inlet_sets_what_the_lifecycle_initialiser_sets():
+    """Inlet.__init__ sets the lifecycle state itself instead of calling ``_init_lifecycle``
+    (one call less per inlet): it must set everything that method sets, to the same values."""
+    probe = object.__new__(One)
+    probe._init_lifecycle()
+    built = vars(One())
+    assert vars(probe) and {name: built.get(name, "missing") for name in vars(probe)} == vars(probe)
