@@ -173,7 +173,8 @@ class SchedulePlanner(BasePlanner):
                 self._enter(job, anchor if immediate else job.timeline.next_due(anchor))
         try:
             while self._state != STOPPING:
-                wake.clear()  # before looking: a wake-up while dispatching is not lost
+                if wake.is_set():  # cleared before looking: a wake-up while dispatching is not
+                    wake.clear()  # lost; clear() takes the Event's lock, ~20 µs after a long sleep
                 deadline = self._dispatch(clock.now())
                 if self._state == STOPPING:
                     break
