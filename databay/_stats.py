@@ -91,20 +91,25 @@ class NodeStats:
 
 
 class Window:
-    """The last :data:`WINDOW` values of a series, in order and sorted, with their p50/p99/max.
+    """The last :data:`WINDOW` values of a series, in order and sorted, and the summary a snapshot shows.
 
     Kept sorted as values arrive (a bisect per value, on the planner's timing
-    path), so a snapshot reads the summary instead of sorting the window:
-    ``planner.stats()`` of thousands of links stays cheap. ``summary`` is
-    replaced whole, so a reader on another thread sees one consistent tuple.
+    path), so the p50/p99/max summary is read off, never sorted for. ``shown``
+    is that summary as a snapshot's ``lateness_seconds`` / ``duration_seconds``
+    section: built by :meth:`add` (cheaper than the tuple and two
+    :func:`percentile` calls it replaces), replaced whole, never changed after,
+    so snapshots hand it out as it is and a reader on another thread sees one
+    consistent dict. None until the first value (a snapshot builds that one).
     """
 
-    __slots__ = ("values", "ordered", "summary")
+    __slots__ = ("values", "ordered", "count", "total", "shown")
 
     def __init__(self) -> None:
         self.values: List[float] = []  # oldest first
         self.ordered: List[float] = []
-        self.summary: Tuple[Optional[float], Optional[float], Optional[float]] = (None, None, None)
+        self.count = 0  # values ever added
+        self.total = 0.0  # their sum
+        self.shown: Optional[Dict[str, Any]] = None
 
     def add(self, value: float) -> None:
         ordered = self.ordered
@@ -114,7 +119,30 @@ class Window:
             del values[0]
         values.append(value)
         insort(ordered, value)
-        self.summary = (percentile(ordered, 0.5), percentile(ordered, 0.99), ordered[-1])
+        self.count = count = self.count + 1
+        self.total = total = self.total + value
+        size = len(values)
+        low, high, part, low99, high99, part99 = _SPOTS[size]  # percentile(ordered, 0.5 / 0.99), inlined
+        middle, top = ordered[low], ordered[low99]
+        self.shown = {"p50": middle + (ordered[high] - middle) * part,
+                      "p99": top + (ordered[high99] - top) * part99,
+                      "max": ordered[-1], "window": size, "count": count, "sum": total}
+
+
+def _spots(size: int, q: float) -> Tuple[int, int, float]:
+    """Where :func:`percentile` reads the ``q`` percentile of ``size`` sorted values: low, high, fraction."""
+    position = (size - 1) * q
+    low = int(position)
+    return low, min(low + 1, size - 1), position - low
+
+
+#: :func:`_spots` of p50 and p99 for each window size (index 0 unused).
+_SPOTS = [(0, 0, 0.0, 0, 0, 0.0)] + [_spots(size, 0.5) + _spots(size, 0.99) for size in range(1, WINDOW + 1)]
+
+
+def _nothing_shown() -> Dict[str, Any]:
+    """A snapshot's summary section of a window that has no values yet."""
+    return {"p50": None, "p99": None, "max": None, "window": 0, "count": 0, "sum": 0.0}
 
 
 class Timing:
@@ -122,22 +150,20 @@ class Timing:
 
     A link gets one at its first planner-run transfer (:meth:`LinkStats.started`),
     so building a link, or a planner of thousands of links, creates no windows.
+    How many transfers were timed, and their total duration and lateness, are
+    the windows' ``count`` and ``total``.
     """
 
-    __slots__ = ("start", "pulled_at_start", "timed", "durations", "records", "last_duration",
-                 "duration_sum", "lateness", "late", "lateness_sum", "last_success")
+    __slots__ = ("start", "pulled_at_start", "durations", "records", "last_duration", "lateness",
+                 "last_success")
 
     def __init__(self) -> None:
         self.start = 0.0  # perf_counter() when the last planner-run transfer started
         self.pulled_at_start = 0
-        self.timed = 0  # planner-run transfers ended
-        self.durations = Window()  # seconds
+        self.durations = Window()  # seconds, of every planner-run transfer that ended
         self.records: List[int] = []  # records pulled per timed transfer, oldest first
         self.last_duration = 0.0
-        self.duration_sum = 0.0
         self.lateness = Window()  # seconds after the due time
-        self.late = 0
-        self.lateness_sum = 0.0
         self.last_success: Optional[float] = None
 
 
@@ -206,8 +232,6 @@ class LinkStats:
             timing = self.timing = Timing()
         if lateness is not None:
             timing.lateness.add(lateness)
-            timing.late += 1
-            timing.lateness_sum += lateness
         timing.pulled_at_start = self.pulled
         self.running = True
         timing.start = start = perf_counter()
@@ -228,8 +252,6 @@ class LinkStats:
         recent.append(records)
         if len(recent) > WINDOW:
             del recent[0]
-        timing.duration_sum += duration
-        timing.timed += 1
         self.running = False
         failed = error is not None or self.error_run == self.run
         if error is not None:
@@ -549,85 +571,95 @@ class LinkStats:
         if running:  # never given back whole
             until = -_FOREVER
 
-        tags = link._tags
-        if lend is not None:  # only the timing moved
-            transfers, records, nodes = lend["transfers"], lend["records"], lend["nodes"]
-            if lend["tags"] == tags:
-                tags = lend["tags"]
-            else:
-                tags = tags[:]
-        else:
-            tags = tags[:]
-            named = self.named
-            if named is None or named[0] is not inlets or named[1] is not outlets:
-                named = self._name_nodes(link)
-            nodes = []
-            append = nodes.append
-            for node, label in named[2]:
-                append({"name": label, "role": "inlet", "calls": run - node.run_base,
-                        "failures": node.failures, "time_spent_seconds": node.seconds,
-                        "timed_calls": node.timed_calls})
-            delivered = queued = 0
-            for node, label in named[3]:
-                waiting, oldest = _NOTHING_PENDING if not pending else \
-                    pending.get(id(node.node), _NOTHING_PENDING)
-                took = handed - node.handed_base - node.failed_records + node.extra_records
-                delivered += took
-                queued += waiting
-                append({"name": label, "role": "outlet",
-                        "calls": batches - node.batches_base + node.extra_calls,
-                        "failures": node.failures, "time_spent_seconds": node.seconds,
-                        "timed_calls": node.timed_calls, "records_delivered": took,
-                        "records_pending": waiting, "oldest_pending_age_seconds": oldest})
-            records = link._counts.copy()
-            records["pulled"] = pulled
-            records["delivered"] = delivered
-            records["pending"] = queued
-            failed = self.failed
-            transfers = {"run": run, "succeeded": run - failed - running, "failed": failed,
-                         "skipped": self.skipped, "missed": self.missed, "running": running}
         timing = self.timing
-        timed = timing.timed
-        recent = timing.records[:]
         durations, lateness = timing.durations, timing.lateness
-        d50, d99, dmax = durations.summary
-        l50, l99, lmax = lateness.summary
-        last_success = timing.last_success
+        timed = durations.count
+        recent = timing.records[:]
         last_transfer = None if not timed and not running else {
             "started_at": timing.start + to_wall,
             "duration_seconds": None if running else timing.last_duration,
             "records": None if running or not recent else recent[-1]}
-        # A copy of a dict with its keys in place, then stores, costs less than a 20-key literal
-        # (each literal key is an insert); the previous snapshot's copy keeps the lent sections.
-        snapshot = (_LAYOUT if lend is None else lend).copy()
-        snapshot["name"] = name
-        snapshot["key"] = link._key
-        snapshot["tags"] = tags
-        snapshot["interval_seconds"] = link._interval_seconds
-        snapshot["health"] = health
-        if lend is None:
-            snapshot["transfers"] = transfers
-            snapshot["records"] = records
-            snapshot["nodes"] = nodes
+        if lend is not None:  # only the timing moved: the previous snapshot, what moved stored in
+            snapshot = lend.copy()
+            if seen[2] != name or seen[4] != link._key or seen[5] != link._interval_seconds:
+                snapshot["name"] = name
+                snapshot["key"] = link._key
+                snapshot["interval_seconds"] = link._interval_seconds
+            if lend["tags"] != link._tags:
+                snapshot["tags"] = link._tags[:]
+            if lend["health"] != health:
+                snapshot["health"] = health
+        else:
+            # A copy of a dict with its keys in place, then stores, costs less than a 17-key literal
+            # (each literal key is an insert).
+            snapshot = _LAYOUT.copy()
+            snapshot["name"] = name
+            snapshot["key"] = link._key
+            snapshot["tags"] = link._tags[:]
+            snapshot["interval_seconds"] = link._interval_seconds
+            snapshot["health"] = health
+            self._counter_sections(snapshot, link, inlets, outlets, run, pulled, batches, handed, running,
+                                   pending)
         snapshot["last_transfer"] = last_transfer
+        last_success = timing.last_success
         snapshot["last_success_at"] = None if last_success is None else last_success + to_wall
-        snapshot["failing_since"] = None if failing_since is None else failing_since + to_wall
+        if failing_since is not None:
+            snapshot["failing_since"] = failing_since + to_wall
+        elif lend is not None and lend["failing_since"] is not None:
+            snapshot["failing_since"] = None
         if shown_error is _UNSEEN:
-            shown_error = None if last_error is None else {
+            snapshot["last_error"] = None if last_error is None else {
                 "type": last_error[0], "message": last_error[1], "node": last_error[2],
                 "at": last_error[3] + to_wall}
-        snapshot["last_error"] = shown_error
+        elif lend is None:
+            snapshot["last_error"] = shown_error
         if shown_warning is _UNSEEN:
-            shown_warning = None if warning is None else {"kind": warning[0], "at": warning[1] + to_wall}
-        snapshot["last_warning"] = shown_warning
+            snapshot["last_warning"] = None if warning is None else \
+                {"kind": warning[0], "at": warning[1] + to_wall}
+        elif lend is None:
+            snapshot["last_warning"] = shown_warning
         snapshot["next_due_at"] = next_due
-        snapshot["lateness_seconds"] = {"p50": l50, "p99": l99, "max": lmax, "window": len(lateness.values),
-                                        "count": timing.late, "sum": timing.lateness_sum}
-        snapshot["duration_seconds"] = {"p50": d50, "p99": d99, "max": dmax, "window": len(durations.values),
-                                        "count": timed, "sum": timing.duration_sum}
+        snapshot["lateness_seconds"] = lateness.shown or _nothing_shown()  # Window.shown: never changed
+        snapshot["duration_seconds"] = durations.shown or _nothing_shown()
         snapshot["recent"] = {"lateness_seconds": lateness.values[:], "records": recent}
         self.cache = (fingerprint, until, to_wall, snapshot, last_error, warning)
         return snapshot
+
+    def _counter_sections(self, snapshot: Dict[str, Any], link: Any, inlets: Sequence[Any],
+                          outlets: Sequence[Any], run: int, pulled: int, batches: int, handed: int,
+                          running: bool,
+                          pending: Optional[Dict[int, Tuple[int, Optional[float]]]]) -> None:
+        """Store a snapshot's ``transfers``, ``records`` and ``nodes`` sections (see :meth:`snapshot`)."""
+        named = self.named
+        if named is None or named[0] is not inlets or named[1] is not outlets:
+            named = self._name_nodes(link)
+        nodes: List[Dict[str, Any]] = []
+        append = nodes.append
+        for node, label in named[2]:
+            append({"name": label, "role": "inlet", "calls": run - node.run_base,
+                    "failures": node.failures, "time_spent_seconds": node.seconds,
+                    "timed_calls": node.timed_calls})
+        delivered = queued = 0
+        for node, label in named[3]:
+            waiting, oldest = _NOTHING_PENDING if not pending else \
+                pending.get(id(node.node), _NOTHING_PENDING)
+            took = handed - node.handed_base - node.failed_records + node.extra_records
+            delivered += took
+            queued += waiting
+            append({"name": label, "role": "outlet",
+                    "calls": batches - node.batches_base + node.extra_calls,
+                    "failures": node.failures, "time_spent_seconds": node.seconds,
+                    "timed_calls": node.timed_calls, "records_delivered": took,
+                    "records_pending": waiting, "oldest_pending_age_seconds": oldest})
+        records = link._counts.copy()
+        records["pulled"] = pulled
+        records["delivered"] = delivered
+        records["pending"] = queued
+        failed = self.failed
+        snapshot["transfers"] = {"run": run, "succeeded": run - failed - running, "failed": failed,
+                                 "skipped": self.skipped, "missed": self.missed, "running": running}
+        snapshot["records"] = records
+        snapshot["nodes"] = nodes
 
     def _name_nodes(self, link: Any) -> Tuple[Any, Any, List[Tuple[NodeStats, str]],
                                                 List[Tuple[NodeStats, str]]]:

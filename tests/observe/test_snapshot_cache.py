@@ -12,7 +12,7 @@ import time
 import pytest
 
 from databay import Link, Outlet, RejectedRecords
-from databay._stats import LinkStats
+from databay._stats import WINDOW, LinkStats
 from databay._transfer import note
 from databay.planners import SchedulePlanner
 
@@ -159,7 +159,7 @@ def test_a_new_link_builds_no_timing_windows_and_no_node_counters(obs):
     assert stats.timing is before  # a direct transfer times nothing
     planner = SchedulePlanner([link], immediate_transfer=False)
     planner.force_transfer()
-    assert stats.timing is not before and before.timed == 0 and before.durations.values == []
+    assert stats.timing is not before and before.durations.count == 0 and before.durations.values == []
     snapshot = link.stats()
     assert snapshot["duration_seconds"]["count"] == 1
     assert [(node["calls"], node.get("records_delivered")) for node in snapshot["nodes"]] == \
@@ -440,3 +440,65 @@ def test_a_built_or_lent_snapshot_keeps_its_keys_in_the_documented_order(held):
     lent = link.stats()
     assert lent["transfers"] is built["transfers"]  # the lending path
     assert list(built) == order and list(lent) == order
+
+
+def test_a_returned_snapshot_is_never_changed_afterwards(held):
+    """Snapshots are read-only and later ones lend their parts (and the windows' summaries): nothing a
+    caller was given changes when the link moves on, whichever path built the next snapshot."""
+    import json
+
+    link, inlet, _, planner = held
+    stats = link._stats
+    given = []
+
+    def take():
+        snapshot = link.stats()
+        given.append((snapshot, json.dumps(snapshot)))
+
+    take()
+    for round_ in range(WINDOW + 3):  # past a full window: values leave the recent lists
+        stats.ended(stats.started(round_ / 100.0))  # timing only: the lending path
+        take()
+        if round_ % 5 == 0:
+            planner.force_transfer()  # counted: built again
+            take()
+        if round_ % 7 == 0:
+            stats.was_skipped()
+            take()
+        if round_ == 20:
+            inlet.failing = True
+            with pytest.raises(ConnectionError):
+                planner.force_transfer()
+            take()
+            inlet.failing = False
+    assert len({id(snapshot) for snapshot, _ in given}) > WINDOW  # new snapshots, not one reused
+    for snapshot, dumped in given:
+        assert json.dumps(snapshot) == dumped
+
+
+def test_what_moves_with_the_timing_alone_shows_in_a_lending_snapshot(held, monkeypatch):
+    """The lending path stores only what moved: a new name and tags, and health that changed by
+    itself (a warning expired), show exactly as in a snapshot built from scratch."""
+    import databay._stats as stats_module
+
+    link, _, _, planner = held
+    stats = link._stats
+    planner.force_transfer()
+    stats.was_skipped()
+    before = link.stats()
+    assert before["health"] == "warning"
+    later = 3 * 3600 + 1.0  # the warning has expired: both clocks move on together
+    real, real_wall = time.perf_counter, time.time
+    monkeypatch.setattr(stats_module, "perf_counter", lambda: real() + later)
+    monkeypatch.setattr(stats_module, "wall_time", lambda: real_wall() + later)
+    link.tags.append("renamed")
+    stats.ended(stats.started(0.5))
+    after = link.stats()
+    assert after["transfers"] is before["transfers"]  # the lending path
+    assert (after["health"], after["name"], after["tags"]) == ("ok", "cached.renamed", ["cached", "renamed"])
+    stats.cache = None
+    fresh = link.stats()
+    close(after, fresh)
+    stats.ended(stats.started(0.5))
+    again = link.stats()
+    assert again["tags"] is fresh["tags"] and again["name"] == "cached.renamed"

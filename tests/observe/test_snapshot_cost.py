@@ -10,11 +10,12 @@ from databay.planners import SchedulePlanner
 
 
 def test_the_running_window_summary_equals_sorting_the_last_values():
-    """p50/p99/max kept up to date value by value equal those of the last WINDOW values, sorted."""
+    """The summary kept up to date value by value (p50/p99/max of the last WINDOW values, count and
+    sum of all) equals the one worked out from the values, sorted."""
     rng = random.Random(13)
     window = Window()
     seen = []
-    assert window.summary == (None, None, None) and window.values == []
+    assert window.shown is None and window.values == []
     for count in range(1, 3 * WINDOW + 7):
         value = rng.choice([0.0, 0.5, 2.0]) if count % 3 else rng.uniform(-1.0, 5.0)  # many repeats
         window.add(value)
@@ -23,7 +24,23 @@ def test_the_running_window_summary_equals_sorting_the_last_values():
         ordered = sorted(last)
         assert window.values == last
         assert window.ordered == ordered
-        assert window.summary == (percentile(ordered, 0.5), percentile(ordered, 0.99), ordered[-1])
+        total = 0.0
+        for one in seen:
+            total += one
+        assert window.shown == {"p50": percentile(ordered, 0.5), "p99": percentile(ordered, 0.99),
+                                "max": ordered[-1], "window": len(last), "count": count, "sum": total}
+        assert list(window.shown) == ["p50", "p99", "max", "window", "count", "sum"]
+
+
+def test_a_window_summary_is_never_changed_once_made():
+    """Snapshots hand out a window's summary dict as it is: each value gets a new one."""
+    window = Window()
+    window.add(1.0)
+    first = window.shown
+    kept = dict(first)
+    window.add(3.0)
+    assert window.shown is not first and first == kept
+    assert window.shown["p50"] == 2.0
 
 
 def test_percentile_interpolates_between_neighbours():
