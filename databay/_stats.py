@@ -90,8 +90,48 @@ class NodeStats:
         return stats.handed - self.handed_base - self.failed_records + self.extra_records
 
 
-class Window:
-    """The last :data:`WINDOW` values of a series, in order and sorted, and the summary a snapshot shows.
+class Recent:
+    """The last :data:`WINDOW` values of a series, oldest first, in a list snapshots show as it is.
+
+    Copy on write, so that ``planner.stats()`` copies no link's lists: a
+    snapshot lends ``values`` (reads it, then marks it lent: ``marks[0] =
+    True``, then checks ``busy``), and the next :meth:`add` copies it before
+    changing it. A list a snapshot showed never changes, and the copy is the
+    writer's, once per snapshot that lent the list. The writer (a link's
+    planner-run transfers, one at a time) and snapshots (any thread) meet
+    under the GIL:
+
+    * the mark is read and cleared in one atomic step (``dict.pop``), so a mark
+      set while the writer reads it is never lost (it counts for the next change);
+    * ``busy`` is set around each change: a snapshot that sees it shows a copy,
+      since that change may have read the mark before the snapshot set it.
+
+    ``retired`` keeps the list the writer copied last until its next copy: a
+    snapshot dropping the previous one leaves that list to the writer to free.
+    """
+
+    __slots__ = ("values", "marks", "busy", "retired")
+
+    def __init__(self) -> None:
+        self.values: List[Any] = []  # oldest first
+        self.marks: Dict[int, bool] = {}  # {0: True}: values was lent since the last change
+        self.busy = False  # a change is under way
+        self.retired: Optional[List[Any]] = None
+
+    def add(self, value: Any) -> None:
+        self.busy = True
+        values = self.values
+        if self.marks and self.marks.pop(0, False):  # lent: change a copy (see the class docstring)
+            self.retired = values
+            values = self.values = values[:]
+        if len(values) == WINDOW:
+            del values[0]
+        values.append(value)
+        self.busy = False
+
+
+class Window(Recent):
+    """A :class:`Recent` series kept sorted too, with the summary a snapshot shows.
 
     Kept sorted as values arrive (a bisect per value, on the planner's timing
     path), so the p50/p99/max summary is read off, never sorted for. ``shown``
@@ -102,22 +142,27 @@ class Window:
     consistent dict. None until the first value (a snapshot builds that one).
     """
 
-    __slots__ = ("values", "ordered", "count", "total", "shown")
+    __slots__ = ("ordered", "count", "total", "shown")
 
     def __init__(self) -> None:
-        self.values: List[float] = []  # oldest first
+        Recent.__init__(self)
         self.ordered: List[float] = []
         self.count = 0  # values ever added
         self.total = 0.0  # their sum
         self.shown: Optional[Dict[str, Any]] = None
 
     def add(self, value: float) -> None:
-        ordered = self.ordered
+        self.busy = True
         values = self.values
+        if self.marks and self.marks.pop(0, False):  # lent: as in Recent.add
+            self.retired = values
+            values = self.values = values[:]
+        ordered = self.ordered
         if len(values) == WINDOW:  # the oldest value leaves the window
             del ordered[bisect_left(ordered, values[0])]
             del values[0]
         values.append(value)
+        self.busy = False
         insort(ordered, value)
         self.count = count = self.count + 1
         self.total = total = self.total + value
@@ -161,7 +206,7 @@ class Timing:
         self.start = 0.0  # perf_counter() when the last planner-run transfer started
         self.pulled_at_start = 0
         self.durations = Window()  # seconds, of every planner-run transfer that ended
-        self.records: List[int] = []  # records pulled per timed transfer, oldest first
+        self.records = Recent()  # records pulled per timed transfer
         self.last_duration = 0.0
         self.lateness = Window()  # seconds after the due time
         self.last_success: Optional[float] = None
@@ -248,10 +293,7 @@ class LinkStats:
         timing.last_duration = duration = now - start
         records = self.pulled - timing.pulled_at_start
         timing.durations.add(duration)
-        recent = timing.records
-        recent.append(records)
-        if len(recent) > WINDOW:
-            del recent[0]
+        timing.records.add(records)
         self.running = False
         failed = error is not None or self.error_run == self.run
         if error is not None:
@@ -574,7 +616,19 @@ class LinkStats:
         timing = self.timing
         durations, lateness = timing.durations, timing.lateness
         timed = durations.count
-        recent = timing.records[:]
+        if timing is _NOT_TIMED:  # nothing to lend: lists of its own
+            recent, recent_lateness = [], []
+        else:
+            # Both lists lent, not copied (see Recent; inlined: two calls would cost more than the rest)
+            series = timing.records
+            recent = series.values
+            series.marks[0] = True
+            if series.busy:
+                recent = recent[:]
+            recent_lateness = lateness.values
+            lateness.marks[0] = True
+            if lateness.busy:
+                recent_lateness = recent_lateness[:]
         last_transfer = None if not timed and not running else {
             "started_at": timing.start + to_wall,
             "duration_seconds": None if running else timing.last_duration,
@@ -621,7 +675,7 @@ class LinkStats:
         snapshot["next_due_at"] = next_due
         snapshot["lateness_seconds"] = lateness.shown or _nothing_shown()  # Window.shown: never changed
         snapshot["duration_seconds"] = durations.shown or _nothing_shown()
-        snapshot["recent"] = {"lateness_seconds": lateness.values[:], "records": recent}
+        snapshot["recent"] = {"lateness_seconds": recent_lateness, "records": recent}
         self.cache = (fingerprint, until, to_wall, snapshot, last_error, warning)
         return snapshot
 

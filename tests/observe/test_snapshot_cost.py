@@ -86,3 +86,104 @@ def test_concurrent_stats_calls_resume_the_collector_once_all_ended(obs):
         thread.join(60)
     assert errors == [] and results == [50] * 80
     assert gc.isenabled()
+
+
+def _timed_link(obs):
+    link = Link(obs.CountInlet(), obs.KeepOutlet(), interval=3600, tags=["lent"])
+    stats = link._stats
+    for index in range(WINDOW):
+        stats.ended(stats.started(index / 1000.0))
+    return link, stats
+
+
+def test_snapshots_lend_the_recent_lists_and_the_next_change_copies_them(obs):
+    """Copy on write (databay/_stats.py, Recent): a snapshot shows the series' own lists, the next
+    value goes into a copy, so what was shown never changes."""
+    link, stats = _timed_link(obs)
+    shown = link.stats()["recent"]
+    timing = stats.timing
+    assert shown["lateness_seconds"] is timing.lateness.values and shown["records"] is timing.records.values
+    kept = {key: list(values) for key, values in shown.items()}
+    stats.ended(stats.started(0.5))
+    assert timing.lateness.values is not shown["lateness_seconds"]
+    assert timing.records.values is not shown["records"]
+    assert shown == kept
+    assert link.stats()["recent"]["lateness_seconds"][-1] == 0.5
+
+
+def test_a_snapshot_during_a_change_shows_a_copy(obs):
+    """A snapshot taken while a value is being added (``busy``) must not lend the list: the change
+    may have checked the mark before the snapshot set it."""
+    link, stats = _timed_link(obs)
+    timing = stats.timing
+    timing.lateness.busy = timing.records.busy = True
+    shown = link.stats()["recent"]
+    assert shown["lateness_seconds"] is not timing.lateness.values
+    assert shown["records"] is not timing.records.values
+    assert shown["lateness_seconds"] == timing.lateness.values
+
+
+class _MarkRace(dict):
+    """A lent-mark dict whose pop lets a snapshot happen right after the writer read the mark
+    (as another thread could): the moment a mark can arrive too late for that change."""
+
+    def __init__(self, snapshot):
+        super().__init__()
+        self.snapshot = snapshot
+        self.taken = []
+
+    def __len__(self):  # never looks empty: the writer always asks pop
+        return 1
+
+    def pop(self, *args):
+        value = super().pop(*args)
+        if self.snapshot is not None:
+            snapshot, self.snapshot = self.snapshot, None
+            recent = snapshot()["recent"]
+            self.taken.append((recent, {key: list(values) for key, values in recent.items()}))
+        return value
+
+
+def test_a_snapshot_between_the_writers_mark_check_and_its_change_is_not_changed_later(obs):
+    link, stats = _timed_link(obs)
+    timing = stats.timing
+    for series in (timing.lateness, timing.records):
+        stats.cache = None
+        race = series.marks = _MarkRace(link.stats)  # no mark: the writer will change the list itself
+        stats.ended(stats.started(0.75))
+        shown, kept = race.taken[0]
+        for _ in range(3):
+            stats.ended(stats.started(0.125))
+        assert shown == kept
+
+
+def test_lent_lists_never_change_with_snapshots_on_other_threads(obs):
+    """Many snapshots from other threads while a planner-like writer adds values, with the
+    interpreter switching threads as often as it can: every list shown stays as it was shown."""
+    import sys
+
+    link, stats = _timed_link(obs)
+    shown, stop = [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            recent = link.stats()["recent"]
+            shown.append((recent, {key: list(values) for key, values in recent.items()}))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    try:
+        for reader in readers:
+            reader.start()
+        for index in range(3000):
+            stats.ended(stats.started(index / 7.0))
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(30)
+        sys.setswitchinterval(interval)
+    assert len(shown) > 10
+    changed = [index for index, (recent, kept) in enumerate(shown)
+               if {key: list(values) for key, values in recent.items()} != kept]
+    assert changed == []
