@@ -94,34 +94,35 @@ class Recent:
     """The last :data:`WINDOW` values of a series, oldest first, in a list snapshots show as it is.
 
     Copy on write, so that ``planner.stats()`` copies no link's lists: a
-    snapshot lends ``values`` (reads it, then marks it lent: ``marks[0] =
-    True``, then checks ``busy``), and the next :meth:`add` copies it before
-    changing it. A list a snapshot showed never changes, and the copy is the
-    writer's, once per snapshot that lent the list. The writer (a link's
-    planner-run transfers, one at a time) and snapshots (any thread) meet
-    under the GIL:
+    snapshot lends ``values`` (reads it, sets ``lent``, then reads ``busy``),
+    and the next :meth:`add` copies it before changing it. A list a snapshot
+    showed never changes, and the copy is the writer's, once per snapshot that
+    lent the list. The writer (a link's planner-run transfers, one at a time)
+    and snapshots (any thread) meet under the GIL, one attribute read or write
+    at a time:
 
-    * the mark is read and cleared in one atomic step (``dict.pop``), so a mark
-      set while the writer reads it is never lost (it counts for the next change);
+    * the writer clears ``lent`` before it replaces ``values`` by the copy: a
+      mark it clears while a snapshot sets it belongs to a list it no longer changes;
     * ``busy`` is set around each change: a snapshot that sees it shows a copy,
-      since that change may have read the mark before the snapshot set it.
+      since that change may have read ``lent`` before the snapshot set it.
 
     ``retired`` keeps the list the writer copied last until its next copy: a
     snapshot dropping the previous one leaves that list to the writer to free.
     """
 
-    __slots__ = ("values", "marks", "busy", "retired")
+    __slots__ = ("values", "lent", "busy", "retired")
 
     def __init__(self) -> None:
         self.values: List[Any] = []  # oldest first
-        self.marks: Dict[int, bool] = {}  # {0: True}: values was lent since the last change
+        self.lent = False  # values was lent since the last change
         self.busy = False  # a change is under way
         self.retired: Optional[List[Any]] = None
 
     def add(self, value: Any) -> None:
         self.busy = True
         values = self.values
-        if self.marks and self.marks.pop(0, False):  # lent: change a copy (see the class docstring)
+        if self.lent:  # change a copy (see the class docstring)
+            self.lent = False
             self.retired = values
             values = self.values = values[:]
         if len(values) == WINDOW:
@@ -142,7 +143,7 @@ class Window(Recent):
     consistent dict. None until the first value (a snapshot builds that one).
     """
 
-    __slots__ = ("ordered", "count", "total", "shown")
+    __slots__ = ("ordered", "count", "total", "shown", "shown_before")
 
     def __init__(self) -> None:
         Recent.__init__(self)
@@ -150,11 +151,13 @@ class Window(Recent):
         self.count = 0  # values ever added
         self.total = 0.0  # their sum
         self.shown: Optional[Dict[str, Any]] = None
+        self.shown_before: Optional[Dict[str, Any]] = None  # kept one add longer: see add
 
     def add(self, value: float) -> None:
         self.busy = True
         values = self.values
-        if self.marks and self.marks.pop(0, False):  # lent: as in Recent.add
+        if self.lent:  # change a copy, as in Recent.add
+            self.lent = False
             self.retired = values
             values = self.values = values[:]
         ordered = self.ordered
@@ -169,6 +172,9 @@ class Window(Recent):
         size = len(values)
         low, high, part, low99, high99, part99 = _SPOTS[size]  # percentile(ordered, 0.5 / 0.99), inlined
         middle, top = ordered[low], ordered[low99]
+        # The summary replaced is kept until the next add, as ``retired``: the writer, not a
+        # snapshot dropping its predecessor, frees what the writer made.
+        self.shown_before = self.shown
         self.shown = {"p50": middle + (ordered[high] - middle) * part,
                       "p99": top + (ordered[high99] - top) * part99,
                       "max": ordered[-1], "window": size, "count": count, "sum": total}
@@ -574,8 +580,13 @@ class LinkStats:
             to_wall = wall_time() - now
         # Read before the values the snapshot shows: a write meanwhile is seen next time.
         changes = self.changes
-        run, pulled, batches, handed, running = self.run, self.pulled, self.batches, self.handed, self.running
-        inlets, outlets = link._inlets, link._outlets
+        run = self.run
+        pulled = self.pulled
+        batches = self.batches
+        handed = self.handed
+        running = self.running
+        inlets = link._inlets
+        outlets = link._outlets
         # the node lists too: replaced (nodes added or removed), maybe behind nodes_changed's back
         token = None if pending else (self.counted, run, pulled, batches, handed, running, inlets, outlets)
         fingerprint = (changes, token, name, next_due is None, link._key, link._interval_seconds)
@@ -586,7 +597,7 @@ class LinkStats:
         shown_warning: Any = _UNSEEN
         if cache is not None:
             seen, until, wall, previous, error_seen, warning_seen = cache
-            if abs(wall - to_wall) < _SAME_TIME:
+            if -_SAME_TIME < wall - to_wall < _SAME_TIME:
                 to_wall = wall  # the same conversion: see above
                 if last_error is error_seen:
                     shown_error = previous["last_error"]
@@ -622,11 +633,11 @@ class LinkStats:
             # Both lists lent, not copied (see Recent; inlined: two calls would cost more than the rest)
             series = timing.records
             recent = series.values
-            series.marks[0] = True
+            series.lent = True
             if series.busy:
                 recent = recent[:]
             recent_lateness = lateness.values
-            lateness.marks[0] = True
+            lateness.lent = True
             if lateness.busy:
                 recent_lateness = recent_lateness[:]
         last_transfer = None if not timed and not running else {
