@@ -59,6 +59,7 @@ class TransferGate:
         self._open = False
         self._tickets = 0
         self._running = 0  # entries in RUNNING: lets waiting skip the walk over every link
+        self._queued = 0  # entries in QUEUED: lets close() skip the walk over every link
 
     # -- membership and the planner's state ---------------------------------
 
@@ -87,6 +88,7 @@ class TransferGate:
             del self._entries[link]
             if entry.state == QUEUED:
                 entry.state = IDLE
+                self._queued -= 1
                 if self._counting:
                     self._clock.release()
                 return "queued"
@@ -100,11 +102,13 @@ class TransferGate:
         """No transfer starts from now on; queued ones are dropped."""
         with self._lock:
             self._open = False
-            for entry in self._entries.values():
-                if entry.state == QUEUED:
-                    entry.state = IDLE
-                    if self._counting:
-                        self._clock.release()
+            if self._queued:  # usually none: no walk over 10,000 links at shutdown
+                for entry in self._entries.values():
+                    if entry.state == QUEUED:
+                        entry.state = IDLE
+                        if self._counting:
+                            self._clock.release()
+                self._queued = 0
             self._ended.notify_all()
 
     def refuse(self) -> None:
@@ -132,6 +136,7 @@ class TransferGate:
             if entry is _UNCLAIMED:
                 entry = self._entries[link] = _Entry()
             self._tickets += 1
+            self._queued += 1
             entry.state = QUEUED
             entry.ticket = self._tickets
             if self._counting:
@@ -144,6 +149,7 @@ class TransferGate:
             entry = self._entries.get(link)
             if entry is None or entry.state != QUEUED or entry.ticket != ticket:
                 return False
+            self._queued -= 1
             if not self._open:
                 entry.state = IDLE
                 if self._counting:

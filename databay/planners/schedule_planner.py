@@ -32,16 +32,46 @@ __all__ = ["SchedulePlanner", "ScheduleIntervalError"]
 _LOGGER = get_logger("databay.SchedulePlanner")
 
 
-class _Job:
-    """A link's place on its timeline: the handle ``link.job`` returns."""
+class _Run:
+    """One run of the loop: its jobs' due times and timelines count only while it is live."""
 
-    __slots__ = ("link", "timeline", "due", "cancelled")
+    __slots__ = ("live",)
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+
+
+#: The run of jobs that never ran (added while stopped): not live.
+_STOPPED = _Run(False)
+
+
+class _Job:
+    """A link's place on its timeline: the handle ``link.job`` returns.
+
+    ``due`` and ``timeline`` read None unless the run that set them is live:
+    stopping ends the run with one store instead of clearing every job (10,000
+    links: 6 M instructions between ``shutdown()`` and ``start()`` returning).
+    The loop itself uses ``_due``/``_timeline`` directly.
+    """
+
+    __slots__ = ("link", "_timeline", "_due", "_run", "cancelled")
 
     def __init__(self, link: Link) -> None:
         self.link = link
-        self.timeline: Any = None  # bound when the planner starts (or the link is added while running)
-        self.due: Optional[float] = None  # next due time on the planner's clock; None while stopped
+        self._timeline: Any = None  # bound when the planner starts (or the link is added while running)
+        self._due: Optional[float] = None  # next due time on the planner's clock
+        self._run = _STOPPED  # the run that set the two above
         self.cancelled = False
+
+    @property
+    def due(self) -> Optional[float]:
+        """The next due time on the planner's clock; None while stopped."""
+        return self._due if self._run.live else None
+
+    @property
+    def timeline(self) -> Any:
+        """The link's bound schedule; None while stopped."""
+        return self._timeline if self._run.live else None
 
 
 def _seed(link: Link) -> str:
@@ -101,6 +131,7 @@ class SchedulePlanner(BasePlanner):
         self._pool: Optional[WorkerPool] = None
         self._anchor_requested = 0.0
         self._anchor: Optional[float] = None  # when this run's timelines start; None while stopped
+        self._current_run = _STOPPED  # the run jobs entered now belong to
         super().__init__(links=links, ignore_exceptions=ignore_exceptions,
                          immediate_transfer=immediate_transfer, shutdown_at_exit=shutdown_at_exit,
                          handle_signals=handle_signals, timeout=timeout, clock=clock)
@@ -128,8 +159,8 @@ class SchedulePlanner(BasePlanner):
         link.set_job(job)
         if self._anchor is not None:
             now = self._clock.now()
-            job.timeline = _bind(link, now, self._clock)
-            self._enter(job, job.timeline.next_due(now))
+            timeline = job._timeline = _bind(link, now, self._clock)
+            self._enter(job, timeline.next_due(now))
             self._set_from_any_context(self._wake)
 
     def _unschedule(self, link: Link) -> None:
@@ -156,6 +187,7 @@ class SchedulePlanner(BasePlanner):
         self._pool = WorkerPool(self._threads)
         with self._lock:
             anchor = self._anchor = self._anchor_requested
+            self._current_run = _Run(True)
             grids: Dict[Tuple[float, float], Any] = {}  # (seconds, offset) -> the grid from anchor
             for job in self._jobs.values():
                 schedule = job.link.schedule
@@ -166,11 +198,11 @@ class SchedulePlanner(BasePlanner):
                     timeline = grids.get(key)
                     if timeline is None:
                         timeline = grids[key] = schedule.bind(anchor, clock, "")
-                    job.timeline = timeline
                 else:
-                    job.timeline = _bind(job.link, anchor, clock)
+                    timeline = _bind(job.link, anchor, clock)
+                job._timeline = timeline
                 immediate = self.immediate_transfer and job.link.immediate_transfer
-                self._enter(job, anchor if immediate else job.timeline.next_due(anchor))
+                self._enter(job, anchor if immediate else timeline.next_due(anchor))
         try:
             while self._state != STOPPING:
                 if wake.is_set():  # cleared before looking: a wake-up while dispatching is not
@@ -184,8 +216,8 @@ class SchedulePlanner(BasePlanner):
                 self._anchor = None
                 self._slots.clear()
                 self._heap.clear()
-                for job in self._jobs.values():
-                    job.due = job.timeline = None
+                self._current_run.live = False  # every job's due/timeline reads None now (see _Job)
+                self._current_run = _STOPPED
             self._pool.close()  # queued tasks were dropped by the gate already
 
     def _shutdown_planner(self, wait: bool = True) -> None:
@@ -200,7 +232,7 @@ class SchedulePlanner(BasePlanner):
 
     def _enter(self, job: _Job, due: float) -> None:
         """Put ``job`` in the slot of ``due`` (lock held)."""
-        job.due = due
+        job._due, job._run = due, self._current_run
         slot = self._slots.get(due)
         if slot is None:
             self._slots[due] = [job]
@@ -244,7 +276,7 @@ class SchedulePlanner(BasePlanner):
                         tasks.append((run, (link, ticket, lateness)))
                     elif ticket < 0:
                         self._skipped(link)
-                    timeline = job.timeline
+                    timeline = job._timeline
                     if timeline is not shared:  # a grid shared by links (see _start_planner)
                         shared = timeline if type(timeline) is _Grid else None
                         following = timeline.next_due(due)
@@ -253,7 +285,7 @@ class SchedulePlanner(BasePlanner):
                             following = timeline.next_due(now)
                     if coalesced:
                         late.append((link, timeline, due))
-                    job.due = following  # as _enter, remembering the slot for the next job
+                    job._due = following  # as _enter, remembering the slot for the next job
                     if following != entered_at:
                         entered_at, entered = following, slots.get(following)
                         if entered is None:

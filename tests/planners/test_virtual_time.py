@@ -472,3 +472,31 @@ def test_every_link_due_at_once_runs_none_is_skipped_as_busy(step_clock, running
     step_clock.advance_to(1025)
     assert [inlet.times for inlet in inlets] == [[1000.0, 1010.0, 1020.0]] * 5
     assert [link.stats()["transfers"]["skipped"] for link in links] == [0] * 5
+
+
+def test_due_times_and_timelines_read_none_while_stopped(step_clock):
+    """``link.job.due``/``.timeline`` are set while the planner runs and read None once it
+    stopped, for every link (also one added while stopped); a restart sets them again.
+
+    Catches: stopping without ending the run the jobs belong to (stopping does not clear
+    each job: the jobs read their run's state).
+    """
+    links = [Link(ClockInlet(step_clock), Sink(), 10) for _ in range(3)]
+    planner = SchedulePlanner(links, clock=step_clock)
+    for _ in range(2):  # the same planner, started twice
+        thread = threading.Thread(target=planner.start, daemon=True)
+        thread.start()
+        step_clock.advance_to(step_clock.now() + 5)
+        anchor = step_clock.now() - 5
+        assert [link.job.due for link in links] == [anchor + 10] * len(links)
+        assert all(link.job.timeline is not None for link in links)
+        planner.shutdown(timeout=10)
+        thread.join(10)
+        assert not thread.is_alive()
+        assert [(link.job.due, link.job.timeline) for link in links] == [(None, None)] * len(links)
+        assert links[0].stats()["next_due_at"] is None
+        added = Link(ClockInlet(step_clock), Sink(), 10)
+        planner.add_links(added)
+        assert (added.job.due, added.job.timeline) == (None, None)
+        links.append(added)
+        step_clock.set(step_clock.now() + 100)
