@@ -5,7 +5,7 @@ from __future__ import annotations
 import _thread
 from abc import ABC, abstractmethod
 
-from ._coroutines import is_awaitable, is_coroutine_callable
+from ._coroutines import _CO_COROUTINE, _FunctionType, _MethodType, is_awaitable, is_coroutine_callable
 from ._lifecycle import Lifecycle, check_initialised
 from ._validation import check_mapping
 from .record import Record
@@ -43,7 +43,11 @@ class Inlet(Lifecycle, ABC):
         # the caller's object, not a copy; without one the shared _NO_METADATA until asked for
         self._metadata: Mapping = _NO_METADATA if metadata is None else check_mapping("metadata", metadata)
         self._active = False  # all _init_lifecycle sets, without its call: inlets are built by the thousand
-        self._uses_coroutine = is_coroutine_callable(self.pull)
+        pull: Any = self.pull  # a plain method: is_coroutine_callable's first test, without its call
+        if type(pull) is _MethodType and type(pull.__func__) is _FunctionType:
+            self._uses_coroutine = bool(pull.__func__.__code__.co_flags & _CO_COROUTINE)
+        else:
+            self._uses_coroutine = is_coroutine_callable(pull)
 
     @property
     def metadata(self) -> Mapping:

@@ -165,6 +165,8 @@ class Link:
         self._job: Any = None
         self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
         self._delivery: Any = None  # see _init_delivery
+        self._planner: Any = None  # the planner holding this link (at most one)
+        self._acquired: Any = ()  # nodes this link started or shares: a list once started (see on_start)
         # Not started yet: the nodes are only checked. The stats note them before anything counts.
         one_each = False  # one real, initialised inlet and outlet: the usual link
         if not self._custom_nodes:
@@ -185,7 +187,14 @@ class Link:
             self.add_inlets(inlets)
             self.add_outlets(outlets)
         # Each feature below parses its own arguments in its own method.
-        self._init_schedule(interval, schedule)
+        kind = type(interval)  # to_seconds's own fast test, without its call (10,000 links at once)
+        if schedule is None and (kind is int or kind is float) and \
+                0 < interval <= TIMEOUT_MAX:  # type: ignore[operator]  # an int or a float
+            # seconds as an int or float: what _init_schedule sets for them, without its call
+            self._interval_seconds: Optional[float] = float(interval)  # type: ignore[arg-type]
+            self._schedule: Any = None  # Every(interval), made when first asked for (see schedule)
+        else:
+            self._init_schedule(interval, schedule)
         if timeout is None and retry is None and dead_letter is None and journal is None and key is None:
             # the usual link: what the three methods below set for these Nones, without their calls
             # (retry, dead letter, journal and key: the class's None)
@@ -203,14 +212,12 @@ class Link:
             self._nodes_changed()
 
     def _init_schedule(self, interval: Any, schedule: Any) -> None:
-        """When transfers are due (planners ask the schedule), and the planner-side state."""
+        """When transfers are due (planners ask the schedule); see the shortcut in ``__init__``."""
         if schedule is None:
             if interval is None:
                 raise TypeError("interval=None and schedule=None: a Link needs interval= (a positive "
                                 "number of seconds or a timedelta) or schedule=Every(...)/Cron(...)")
-            kind = type(interval)  # to_seconds's own fast test, without the call (10,000 links at once)
-            self._interval_seconds: Optional[float] = float(interval) if (kind is int or kind is float) \
-                and 0 < interval <= TIMEOUT_MAX else to_seconds("interval", interval)
+            self._interval_seconds = to_seconds("interval", interval)
             self._schedule = None  # Every(interval), made when first asked for (see schedule)
         elif interval is not None:
             raise ValueError("interval=%r and schedule=%r: give one of them, not both"
@@ -221,8 +228,6 @@ class Link:
         else:
             self._schedule = schedule
             self._interval_seconds = getattr(schedule, "seconds", None)
-        self._planner: Any = None  # the planner holding this link (at most one)
-        self._acquired: Any = ()  # nodes this link started or shares: a list once started (see on_start)
 
     def _init_timeout(self, timeout: Optional[float]) -> None:
         """The limit of one node call, in seconds (None: no limit; see :meth:`transfer`).

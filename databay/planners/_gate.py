@@ -67,9 +67,13 @@ class TransferGate:
         self.add_many((link,))
 
     def add_many(self, links: Iterable[Any]) -> None:
+        fresh = dict.fromkeys(links, _UNCLAIMED)
         with self._lock:
             entries = self._entries
-            for link in links:
+            if entries.keys().isdisjoint(fresh):  # the usual case: all new, one update
+                entries.update(fresh)
+                return
+            for link in fresh:
                 entry = entries.get(link)
                 if entry is None:
                     entries[link] = _UNCLAIMED

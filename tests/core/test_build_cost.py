@@ -487,3 +487,38 @@ def test_an_inlet_sets_what_the_lifecycle_initialiser_sets():
     probe._init_lifecycle()
     built = vars(One())
     assert vars(probe) and {name: built.get(name, "missing") for name in vars(probe)} == vars(probe)
+
+
+def test_an_inlet_knows_whether_its_pull_is_a_coroutine_as_is_coroutine_callable_says():
+    """Inlet.__init__ repeats is_coroutine_callable's first test (a plain method) inline; every
+    other pull (a callable object, a partial, one set on the instance) still goes through it."""
+    import functools
+
+    from databay._coroutines import is_coroutine_callable
+
+    class Sync(Inlet):
+        def pull(self, update):
+            return 1
+
+    class Async(Inlet):
+        async def pull(self, update):
+            return 1
+
+    class AsyncCall:
+        async def __call__(self, update):
+            return 1
+
+    class Own(Inlet):
+        def __init__(self, pull):
+            self.pull = pull  # set before super().__init__(): the inlet's pull from now on
+            super().__init__()
+
+        def pull(self, update):
+            return 1
+
+    async def pulled(update):
+        return 1
+
+    inlets = [Sync(), Async(), Own(AsyncCall()), Own(functools.partial(pulled)), Own(lambda update: 1)]
+    assert [inlet._uses_coroutine for inlet in inlets] == [False, True, True, True, False]
+    assert [inlet._uses_coroutine for inlet in inlets] == [is_coroutine_callable(i.pull) for i in inlets]
