@@ -589,7 +589,8 @@ class LinkStats:
         outlets = link._outlets
         # the node lists too: replaced (nodes added or removed), maybe behind nodes_changed's back
         token = None if pending else (self.counted, run, pulled, batches, handed, running, inlets, outlets)
-        fingerprint = (changes, token, name, next_due is None, link._key, link._interval_seconds)
+        key = link._key  # a class default for most links: read once
+        fingerprint = (changes, token, name, next_due is None, key, link._interval_seconds)
         last_error, warning = self.last_error, self.last_warning
         cache = self.cache
         lend = None
@@ -646,9 +647,9 @@ class LinkStats:
             "records": None if running or not recent else recent[-1]}
         if lend is not None:  # only the timing moved: the previous snapshot, what moved stored in
             snapshot = lend.copy()
-            if seen[2] != name or seen[4] != link._key or seen[5] != link._interval_seconds:
+            if seen[2] != name or seen[4] != key or seen[5] != link._interval_seconds:
                 snapshot["name"] = name
-                snapshot["key"] = link._key
+                snapshot["key"] = key
                 snapshot["interval_seconds"] = link._interval_seconds
             if lend["tags"] != link._tags:
                 snapshot["tags"] = link._tags[:]
@@ -659,7 +660,7 @@ class LinkStats:
             # (each literal key is an insert).
             snapshot = _LAYOUT.copy()
             snapshot["name"] = name
-            snapshot["key"] = link._key
+            snapshot["key"] = key
             snapshot["tags"] = link._tags[:]
             snapshot["interval_seconds"] = link._interval_seconds
             snapshot["health"] = health
@@ -852,7 +853,8 @@ def link_name(link: Any) -> str:
 def link_names(links: Sequence[Any]) -> List[str]:
     """:func:`link_name` of each of ``links``, made unique (``#2``... for repeats): one loop, no call
     per link, for ``planner.stats()`` of thousands of links."""
-    return unique_names([str(link._key) if link._key else ".".join(link._tags) or "link" for link in links])
+    return unique_names([str(key) if (key := link._key) else ".".join(link._tags) or "link"  # key: read once
+                         for link in links])
 
 
 def link_snapshot(link: Any) -> Dict[str, Any]:
