@@ -80,7 +80,7 @@ class WorkerPool:
                     starting.extend(self._watch(idle))
             elif not self._threads:  # first use: one worker at once, the spawner for later
                 starting.append(self._new_worker())
-                if self._spawner is None:
+                if self._spawner is None and self._max_workers > 1:  # one worker: it never grows
                     # Started here after the worker (its start() waits for it while the worker
                     # runs), not by the worker before its first task: one thread start less
                     # between the first due time and the first transfers. The spawner checks

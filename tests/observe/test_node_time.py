@@ -1,6 +1,7 @@
 """Per node: calls, failures and time spent, exactly (node calls are timed on a scripted clock)."""
 
 import asyncio
+import threading
 
 import pytest
 
@@ -9,10 +10,23 @@ from databay.planners import SchedulePlanner
 
 
 class ScriptedClock:
-    """Stands in for ``time.perf_counter`` in databay._stats: moves only when a node says so."""
+    """Stands in for ``time.perf_counter`` in databay._stats: moves only when a node says so.
+
+    Each thread has its own reading: a link calls two or more outlets (or inlets) on threads
+    of their own, and a node's time must not include another node's advance that happened
+    to run between its two readings.
+    """
 
     def __init__(self):
-        self.value = 100.0
+        self._local = threading.local()
+
+    @property
+    def value(self):
+        return getattr(self._local, "value", 100.0)
+
+    @value.setter
+    def value(self, value):
+        self._local.value = value
 
     def __call__(self):
         return self.value

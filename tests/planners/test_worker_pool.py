@@ -178,3 +178,19 @@ def test_a_first_task_that_hangs_does_not_block_the_tasks_submitted_with_it():
             release.set()
             pool.close()
             assert pool.join(10) == 0
+
+
+def test_a_pool_of_one_worker_starts_no_spawner():
+    """``threads=1``: the pool can never grow, so its first submit starts the worker and no
+    spawner thread (one would appear after the worker, e.g. in the middle of a leak check)."""
+    pool = WorkerPool(1, name="one-worker-pool")
+    done = threading.Event()
+    try:
+        pool.submit_many([(done.set, ())])
+        assert done.wait(10)
+        names = [thread.name for thread in threading.enumerate()]
+        assert "one-worker-pool-spawner" not in names, names
+        assert pool.size == 1
+    finally:
+        pool.close()
+        assert pool.join(10) == 0
