@@ -90,49 +90,8 @@ class NodeStats:
         return stats.handed - self.handed_base - self.failed_records + self.extra_records
 
 
-class Recent:
-    """The last :data:`WINDOW` values of a series, oldest first, in a list snapshots show as it is.
-
-    Copy on write, so that ``planner.stats()`` copies no link's lists: a
-    snapshot lends ``values`` (reads it, sets ``lent``, then reads ``busy``),
-    and the next :meth:`add` copies it before changing it. A list a snapshot
-    showed never changes, and the copy is the writer's, once per snapshot that
-    lent the list. The writer (a link's planner-run transfers, one at a time)
-    and snapshots (any thread) meet under the GIL, one attribute read or write
-    at a time:
-
-    * the writer clears ``lent`` before it replaces ``values`` by the copy: a
-      mark it clears while a snapshot sets it belongs to a list it no longer changes;
-    * ``busy`` is set around each change: a snapshot that sees it shows a copy,
-      since that change may have read ``lent`` before the snapshot set it.
-
-    ``retired`` keeps the list the writer copied last until its next copy: a
-    snapshot dropping the previous one leaves that list to the writer to free.
-    """
-
-    __slots__ = ("values", "lent", "busy", "retired")
-
-    def __init__(self) -> None:
-        self.values: List[Any] = []  # oldest first
-        self.lent = False  # values was lent since the last change
-        self.busy = False  # a change is under way
-        self.retired: Optional[List[Any]] = None
-
-    def add(self, value: Any) -> None:
-        self.busy = True
-        values = self.values
-        if self.lent:  # change a copy (see the class docstring)
-            self.lent = False
-            self.retired = values
-            values = self.values = values[:]
-        if len(values) == WINDOW:
-            del values[0]
-        values.append(value)
-        self.busy = False
-
-
-class Window(Recent):
-    """A :class:`Recent` series kept sorted too, with the summary a snapshot shows.
+class Window:
+    """The last :data:`WINDOW` values of a series, in order and sorted, and the summary a snapshot shows.
 
     Kept sorted as values arrive (a bisect per value, on the planner's timing
     path), so the p50/p99/max summary is read off, never sorted for. ``shown``
@@ -143,38 +102,28 @@ class Window(Recent):
     consistent dict. None until the first value (a snapshot builds that one).
     """
 
-    __slots__ = ("ordered", "count", "total", "shown", "shown_before")
+    __slots__ = ("values", "ordered", "count", "total", "shown")
 
     def __init__(self) -> None:
-        Recent.__init__(self)
+        self.values: List[float] = []  # oldest first
         self.ordered: List[float] = []
         self.count = 0  # values ever added
         self.total = 0.0  # their sum
         self.shown: Optional[Dict[str, Any]] = None
-        self.shown_before: Optional[Dict[str, Any]] = None  # kept one add longer: see add
 
     def add(self, value: float) -> None:
-        self.busy = True
-        values = self.values
-        if self.lent:  # change a copy, as in Recent.add
-            self.lent = False
-            self.retired = values
-            values = self.values = values[:]
         ordered = self.ordered
+        values = self.values
         if len(values) == WINDOW:  # the oldest value leaves the window
             del ordered[bisect_left(ordered, values[0])]
             del values[0]
         values.append(value)
-        self.busy = False
         insort(ordered, value)
         self.count = count = self.count + 1
         self.total = total = self.total + value
         size = len(values)
         low, high, part, low99, high99, part99 = _SPOTS[size]  # percentile(ordered, 0.5 / 0.99), inlined
         middle, top = ordered[low], ordered[low99]
-        # The summary replaced is kept until the next add, as ``retired``: the writer, not a
-        # snapshot dropping its predecessor, frees what the writer made.
-        self.shown_before = self.shown
         self.shown = {"p50": middle + (ordered[high] - middle) * part,
                       "p99": top + (ordered[high99] - top) * part99,
                       "max": ordered[-1], "window": size, "count": count, "sum": total}
@@ -212,7 +161,7 @@ class Timing:
         self.start = 0.0  # perf_counter() when the last planner-run transfer started
         self.pulled_at_start = 0
         self.durations = Window()  # seconds, of every planner-run transfer that ended
-        self.records = Recent()  # records pulled per timed transfer
+        self.records: List[int] = []  # records pulled per timed transfer, oldest first
         self.last_duration = 0.0
         self.lateness = Window()  # seconds after the due time
         self.last_success: Optional[float] = None
@@ -299,7 +248,10 @@ class LinkStats:
         timing.last_duration = duration = now - start
         records = self.pulled - timing.pulled_at_start
         timing.durations.add(duration)
-        timing.records.add(records)
+        recent = timing.records
+        recent.append(records)
+        if len(recent) > WINDOW:
+            del recent[0]
         self.running = False
         failed = error is not None or self.error_run == self.run
         if error is not None:
@@ -580,13 +532,8 @@ class LinkStats:
             to_wall = wall_time() - now
         # Read before the values the snapshot shows: a write meanwhile is seen next time.
         changes = self.changes
-        run = self.run
-        pulled = self.pulled
-        batches = self.batches
-        handed = self.handed
-        running = self.running
-        inlets = link._inlets
-        outlets = link._outlets
+        run, pulled, batches, handed, running = self.run, self.pulled, self.batches, self.handed, self.running
+        inlets, outlets = link._inlets, link._outlets
         # the node lists too: replaced (nodes added or removed), maybe behind nodes_changed's back
         token = None if pending else (self.counted, run, pulled, batches, handed, running, inlets, outlets)
         key = link._key  # a class default for most links: read once
@@ -598,7 +545,7 @@ class LinkStats:
         shown_warning: Any = _UNSEEN
         if cache is not None:
             seen, until, wall, previous, error_seen, warning_seen = cache
-            if -_SAME_TIME < wall - to_wall < _SAME_TIME:
+            if abs(wall - to_wall) < _SAME_TIME:
                 to_wall = wall  # the same conversion: see above
                 if last_error is error_seen:
                     shown_error = previous["last_error"]
@@ -628,19 +575,7 @@ class LinkStats:
         timing = self.timing
         durations, lateness = timing.durations, timing.lateness
         timed = durations.count
-        if timing is _NOT_TIMED:  # nothing to lend: lists of its own
-            recent, recent_lateness = [], []
-        else:
-            # Both lists lent, not copied (see Recent; inlined: two calls would cost more than the rest)
-            series = timing.records
-            recent = series.values
-            series.lent = True
-            if series.busy:
-                recent = recent[:]
-            recent_lateness = lateness.values
-            lateness.lent = True
-            if lateness.busy:
-                recent_lateness = recent_lateness[:]
+        recent = timing.records[:]
         last_transfer = None if not timed and not running else {
             "started_at": timing.start + to_wall,
             "duration_seconds": None if running else timing.last_duration,
@@ -687,7 +622,7 @@ class LinkStats:
         snapshot["next_due_at"] = next_due
         snapshot["lateness_seconds"] = lateness.shown or _nothing_shown()  # Window.shown: never changed
         snapshot["duration_seconds"] = durations.shown or _nothing_shown()
-        snapshot["recent"] = {"lateness_seconds": recent_lateness, "records": recent}
+        snapshot["recent"] = {"lateness_seconds": lateness.values[:], "records": recent}
         self.cache = (fingerprint, until, to_wall, snapshot, last_error, warning)
         return snapshot
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
 from abc import ABC, abstractmethod
 
 from ._coroutines import _CO_COROUTINE, _FunctionType, _MethodType, is_awaitable, is_coroutine_callable
@@ -15,12 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, Dict, List, Optional
-
-
-#: The global metadata of an inlet given none, until ``metadata`` is read: one empty dict shared by
-#: every such inlet, only ever read (building 10,000 inlets makes no dict each), never handed out.
-_NO_METADATA: dict = {}
-_METADATA_MAKING = _thread.allocate_lock()
 
 
 class Inlet(Lifecycle, ABC):
@@ -40,8 +33,9 @@ class Inlet(Lifecycle, ABC):
     """
 
     def __init__(self, metadata: Optional[Mapping] = None) -> None:
-        # the caller's object, not a copy; without one the shared _NO_METADATA until asked for
-        self._metadata: Mapping = _NO_METADATA if metadata is None else check_mapping("metadata", metadata)
+        # the caller's object, not a copy; without one this inlet's own dict, which subclasses
+        # written for 0.3.0 fill through self._metadata (an empty dict is not tracked by the GC)
+        self._metadata: Mapping = {} if metadata is None else check_mapping("metadata", metadata)
         self._active = False  # all _init_lifecycle sets, without its call: inlets are built by the thousand
         pull: Any = self.pull  # a plain method: is_coroutine_callable's first test, without its call
         if type(pull) is _MethodType and type(pull.__func__) is _FunctionType:
@@ -52,15 +46,9 @@ class Inlet(Lifecycle, ABC):
     @property
     def metadata(self) -> Mapping:
         """The global metadata given at construction (the same object, not a copy); without
-        any, this inlet's own dict (made on first use), which ``pull`` may fill."""
+        any, this inlet's own dict, which ``pull`` may fill."""
         check_initialised(self)
-        metadata = self._metadata
-        if metadata is _NO_METADATA:
-            with _METADATA_MAKING:  # two first readers get the same dict
-                metadata = self._metadata
-                if metadata is _NO_METADATA:
-                    metadata = self._metadata = {}
-        return metadata
+        return self._metadata
 
     @abstractmethod
     def pull(self, update: Update) -> Any:

@@ -110,7 +110,6 @@ class Link:
     _journal: Optional[str] = None
     _key: Optional[str] = None  # see _init_key
     _custom_pipeline = False  # a subclass overrides the processors or groupers property
-    _custom_nodes = False  # a subclass overrides add_inlets or add_outlets
 
     def __init__(self,
                  inlets: Union[Inlet, Sequence[Inlet]],
@@ -169,7 +168,8 @@ class Link:
         self._acquired: Any = ()  # nodes this link started or shares: a list once started (see on_start)
         # Not started yet: the nodes are only checked. The stats note them before anything counts.
         one_each = False  # one real, initialised inlet and outlet: the usual link
-        if not self._custom_nodes:
+        own = type(self)  # compared here, not once per class: a decorator or a patch may set them later
+        if own.add_inlets is _ADD_INLETS and own.add_outlets is _ADD_OUTLETS:
             # One real, initialised node each: what _checked_nodes would give, without its two calls.
             if Inlet in type(inlets).__mro__ and Outlet in type(outlets).__mro__ and \
                     getattr(inlets, "_active", None) is not None and \
@@ -516,7 +516,6 @@ class Link:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._custom_pipeline = cls.processors is not Link.processors or cls.groupers is not Link.groupers
-        cls._custom_nodes = cls.add_inlets is not Link.add_inlets or cls.add_outlets is not Link.add_outlets
 
     def _own_list(self, slot: str) -> list:
         """The list in ``slot``, made this link's own if it still is the shared empty stand-in
@@ -804,6 +803,11 @@ class Link:
             self._tags, when, self._inlets, self._outlets)
 
 
+_LINK_ON_SHUTDOWN = Link.on_shutdown
+_ADD_INLETS = Link.add_inlets
+_ADD_OUTLETS = Link.add_outlets
+
+
 def flush_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]) -> None:
     """``link.flush()`` of each of ``links`` in order (a planner's shutdown); ``failed(link,
     error)`` for each that raised. A plain link without retry queues, journal or
@@ -838,12 +842,10 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
     (``_lifecycle.released_inline``) is released with ``Lifecycle._release``'s
     steps under its lock: one loop instead of four calls per link and node.
     """
-    plain = Link.on_shutdown
-    inline: set = set()  # node classes released inline
     for link in links:
-        try:
-            kind = type(link)
-            if kind is not Link and kind.on_shutdown is not plain or link._delivery is not None or \
+        try:  # on_shutdown read through the instance: one set on it, or patched, is called
+            if getattr(link.on_shutdown, "__func__", None) is not _LINK_ON_SHUTDOWN or \
+                    link._delivery is not None or \
                     link._runner is not None or link._repeat_limiter is not None:
                 link.on_shutdown()
                 continue
@@ -858,16 +860,13 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
         first: Optional[Exception] = None
         for node in acquired:  # Link._release_nodes
             try:
-                cls = type(node)
-                if cls not in inline:
-                    if not released_inline(cls):
-                        stopped = node._release() is True  # a mock's may return a mock
-                        if stopped:
-                            hub = link._stats.hub
-                            if hub is not None and hub.active:
-                                link._stats.node_changed(node, False)
-                        continue
-                    inline.add(cls)
+                if not released_inline(node):
+                    stopped = node._release() is True  # a mock's may return a mock
+                    if stopped:
+                        hub = link._stats.hub
+                        if hub is not None and hub.active:
+                            link._stats.node_changed(node, False)
+                    continue
                 stopped = False
                 lock = node._lifecycle_lock
                 lock.acquire()

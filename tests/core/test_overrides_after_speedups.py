@@ -1,0 +1,69 @@
+"""Review findings of the P2 speed-ups: overrides set on an instance or after the class
+statement are still honoured, and an inlet's own metadata stays its own."""
+from unittest import mock
+
+from databay import Inlet, Link, Outlet
+from databay_testing import VirtualClock, virtual_planner
+
+
+class I(Inlet):
+    def pull(self, update):
+        return [1, 2]
+
+
+class O(Outlet):
+    def push(self, records, update):
+        pass
+
+
+def test_shutdown_calls_an_instance_level_link_on_shutdown():
+    calls = []
+    link = Link(I(), O(), interval=1.0)
+    link.on_shutdown = lambda: (calls.append("on_shutdown"), Link.on_shutdown(link))
+    clock = VirtualClock()
+    with virtual_planner(link, clock=clock):
+        clock.advance(1.0)
+    assert calls == ["on_shutdown"]
+
+
+def test_shutdown_calls_an_instance_level_node_release():
+    inlet = I()
+    link = Link(inlet, O(), interval=1.0)
+    clock = VirtualClock()
+    with virtual_planner(link, clock=clock):
+        clock.advance(1.0)
+        spy = mock.patch.object(inlet, "_release", wraps=inlet._release).start()
+    mock.patch.stopall()
+    assert spy.call_count == 1 and not inlet.active
+
+
+def test_an_inlets_own_metadata_writes_stay_its_own():
+    class Tagged(Inlet):
+        def __init__(self, source):
+            super().__init__()
+            self._metadata["source"] = source  # 0.3.0: each inlet's own {}
+
+        def pull(self, update):
+            return 1
+
+    a, plain, _ = Tagged("a"), I(), Tagged("b")
+    assert plain.new_record(1).metadata == {"__inlet__": "I()"}
+    assert a.new_record(1).metadata["source"] == "a"
+
+
+def test_add_inlets_set_after_the_class_statement_is_used():
+    class MyLink(Link):
+        pass
+
+    with mock.patch.object(MyLink, "add_inlets", autospec=True, side_effect=Link.add_inlets) as spy:
+        MyLink(I(), O(), interval=1)
+    assert spy.call_count == 1
+
+
+def test_shutdown_calls_a_patched_link_on_shutdown():
+    link = Link(I(), O(), interval=1.0)
+    clock = VirtualClock()
+    with mock.patch.object(Link, "on_shutdown", autospec=True, side_effect=Link.on_shutdown) as spy:
+        with virtual_planner(link, clock=clock):
+            clock.advance(1.0)
+    assert spy.call_count == 1
