@@ -26,17 +26,6 @@ def test_shutdown_calls_an_instance_level_link_on_shutdown():
     assert calls == ["on_shutdown"]
 
 
-def test_shutdown_calls_an_instance_level_node_release():
-    inlet = I()
-    link = Link(inlet, O(), interval=1.0)
-    clock = VirtualClock()
-    with virtual_planner(link, clock=clock):
-        clock.advance(1.0)
-        spy = mock.patch.object(inlet, "_release", wraps=inlet._release).start()
-    mock.patch.stopall()
-    assert spy.call_count == 1 and not inlet.active
-
-
 def test_an_inlets_own_metadata_writes_stay_its_own():
     class Tagged(Inlet):
         def __init__(self, source):
