@@ -61,11 +61,9 @@ class PlannerObservability:
         self.events = EventHub(planner)
         self.servers: List[StatusServer] = []
 
-    def link_added(self, link: Any) -> None:
-        self.links_added((link,))
-
     def links_added(self, links: Any) -> None:
-        """``link_added`` for each of ``links``, with one call (add_links of 10,000 links)."""
+        """``links`` joined the planner: their stats report to its events and read its clock
+        (one call per ``add_links``, however many links)."""
         hub = self.events
         clock = getattr(self.planner, "_clock", None)
         if clock is None:
