@@ -56,3 +56,22 @@ def test_shutdown_calls_a_patched_link_on_shutdown():
         with virtual_planner(link, clock=clock):
             clock.advance(1.0)
     assert spy.call_count == 1
+
+
+def test_shutdown_calls_an_instance_level_link_flush_of_a_link_holding_nothing():
+    calls = []
+    link = Link(I(), O(), interval=1.0)
+    link.flush = lambda timeout=None: (calls.append("flush"), Link.flush(link, timeout))[1]
+    clock = VirtualClock()
+    with virtual_planner(link, clock=clock):
+        clock.advance(1.0)
+    assert calls == ["flush"]
+
+
+def test_shutdown_calls_a_patched_link_flush():
+    link = Link(I(), O(), interval=1.0)
+    clock = VirtualClock()
+    with mock.patch.object(Link, "flush", autospec=True, side_effect=Link.flush) as spy:
+        with virtual_planner(link, clock=clock):
+            clock.advance(1.0)
+    assert spy.call_count == 1
