@@ -321,6 +321,20 @@ class LinkStats:
 
         return timed_call
 
+    def call_timed(self, node: Any, function: Callable[..., Any], *args: Any) -> Any:
+        """``timer(node, function)(*args)`` without making the wrapper: a planner's plain
+        transfer (``_transfer.transfer_plain``) times its pull and its push this way."""
+        counts = self.counts_of(node)
+        if counts is None:
+            return function(*args)
+        start = perf_counter()
+        try:
+            return function(*args)
+        finally:
+            counts.seconds += perf_counter() - start
+            counts.timed_calls += 1
+            self.changes = self.counted = _next_change()
+
     def timer_async(self, node: Any, function: Callable[..., Any]) -> Callable[..., Any]:
         """As :meth:`timer`, for a call whose result is awaited (an ``async def`` node)."""
         counts = self.counts_of(node)

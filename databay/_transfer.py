@@ -161,12 +161,12 @@ def transfer_plain(link: Link, inlet: Inlet, outlet: Outlet, label: Optional[str
     """
     stats = link._stats
     stats.run += 1
-    timer = stats.timer if stats.running else None  # a planner runs it: time node calls (databay/_stats.py)
+    timed = stats.call_timed if stats.running else None  # a planner runs it: time node calls (_stats.py)
     failures = None
     records: List[Record] = []
     batch = None  # the batch as pushed, when built here
     try:
-        value = inlet.pull(update) if timer is None else timer(inlet, inlet.pull)(update)
+        value = inlet.pull(update) if timed is None else timed(inlet, inlet.pull, update)
         if type(value) not in _NEVER_AWAITABLE and is_awaitable(value):
             value = run_coroutine(value)
     except BaseException as error:  # noqa: BLE001 - run_sync's outcome (False, error)
@@ -189,11 +189,12 @@ def transfer_plain(link: Link, inlet: Inlet, outlet: Outlet, label: Optional[str
     refused = None
     try:
         if batch is not None:
-            result = outlet.push(batch, update) if timer is None else \
-                timer(outlet, outlet.push)(batch, update)
+            result = outlet.push(batch, update) if timed is None else \
+                timed(outlet, outlet.push, batch, update)
+        elif timed is None:
+            result = _deliver(outlet, records, update, link._copy_records)
         else:
-            result = (_deliver if timer is None else timer(outlet, _deliver))(outlet, records, update,
-                                                                              link._copy_records)
+            result = timed(outlet, _deliver, outlet, records, update, link._copy_records)
         if type(result) not in _NEVER_AWAITABLE and is_awaitable(result):
             run_coroutine(result)
     except BaseException as error:  # noqa: BLE001 - run_sync's outcome (False, error)

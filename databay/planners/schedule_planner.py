@@ -18,14 +18,13 @@ from .._log import get_logger
 from .._validation import check_positive_int
 from ..base_planner import INFO, STOPPING, BasePlanner
 from ..errors import ScheduleIntervalError
+from ..link import Link
 from ..schedules import Cron, Every, _Grid
 from ._worker_pool import WorkerPool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple, Union
-
-    from ..link import Link
 
 __all__ = ["SchedulePlanner", "ScheduleIntervalError"]
 
@@ -72,6 +71,10 @@ class _Job:
     def timeline(self) -> Any:
         """The link's bound schedule; None while stopped."""
         return self._timeline if self._run.live else None
+
+
+#: ``Link.schedule``: a subclass overriding it is asked, never bypassed (see ``_start_planner``).
+_LINK_SCHEDULE = Link.schedule
 
 
 def _seed(link: Link) -> str:
@@ -188,20 +191,29 @@ class SchedulePlanner(BasePlanner):
         with self._lock:
             anchor = self._anchor = self._anchor_requested
             self._current_run = _Run(True)
-            grids: Dict[Tuple[float, float], Any] = {}  # (seconds, offset) -> the grid from anchor
+            grids: Dict[Tuple[Any, float], Any] = {}  # (seconds, offset) -> the grid from anchor
+            immediate_all = self.immediate_transfer
             for job in self._jobs.values():
-                schedule = job.link.schedule
-                if type(schedule) is Every and not schedule.align and not schedule.jitter:
+                link = job.link
+                key: Optional[Tuple[Any, float]]
+                if link._schedule is None and type(link).schedule is _LINK_SCHEDULE:
+                    # Link(interval=x) whose Every(x) was never asked for: its grid without making
+                    # it (20 links: 50 µs between start() and the immediate transfers).
+                    key, schedule = (link._interval_seconds, 0.0), None
+                else:
+                    schedule = link.schedule
+                    key = (schedule.seconds, schedule.offset) if type(schedule) is Every and \
+                        not schedule.align and not schedule.jitter else None
+                if key is not None:
                     # Links of one interval share one grid: binding costs once, and _dispatch
                     # finds their next due time once (a grid is immutable, see schedules._Grid).
-                    key = (schedule.seconds, schedule.offset)
                     timeline = grids.get(key)
                     if timeline is None:
-                        timeline = grids[key] = schedule.bind(anchor, clock, "")
+                        timeline = grids[key] = (schedule or link.schedule).bind(anchor, clock, "")
                 else:
-                    timeline = _bind(job.link, anchor, clock)
+                    timeline = _bind(link, anchor, clock)
                 job._timeline = timeline
-                immediate = self.immediate_transfer and job.link.immediate_transfer
+                immediate = immediate_all and link.immediate_transfer
                 self._enter(job, anchor if immediate else timeline.next_due(anchor))
         try:
             while self._state != STOPPING:
