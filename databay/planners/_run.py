@@ -88,6 +88,7 @@ def start(planner: Any) -> None:
         planner._started.clear()
         planner._start_thread = threading.current_thread()
         links = list(planner._links)
+    from . import _teardown  # noqa: F401 - loaded now, not inside the shutdown() it serves
     signals = None
     if planner.handle_signals:
         from ._signals import SignalShutdown

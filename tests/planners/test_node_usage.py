@@ -1,0 +1,211 @@
+"""The reference-counted node lifecycle across planners (docs/design.md: "Node lifecycle").
+
+A node's users are counted under one lifecycle guard; its ``on_start``/``on_shutdown`` run
+outside it while the node is marked busy, and a planner's shutdown counts many links' nodes
+off at once before running their hooks in link order. These tests hold the rules that
+design needs: no hook of a node overlaps another, a user arriving while a node stops waits
+and starts it again, and a shutdown never waits for another thread's hook while holding
+marks of its own.
+"""
+
+import threading
+import time
+
+from databay import Inlet, Link, Outlet
+from databay.planners import SchedulePlanner
+
+from .conftest import Runner
+
+
+class Quiet(Outlet):
+    def push(self, records, update):
+        pass
+
+
+class Strict(Inlet):
+    """Records its hooks and any hook that begins while another of its hooks runs, or that
+    finds the node in the wrong state."""
+
+    def __init__(self, name="node", stopping=None):
+        super().__init__()
+        self.name = name
+        self.state = "stopped"
+        self.starts = self.stops = 0
+        self.violations = []
+        self.stopping = stopping  # called inside on_shutdown, while the node is stopping
+
+    def pull(self, update):
+        return 1
+
+    def on_start(self):
+        if self.state != "stopped":
+            self.violations.append("on_start while %s" % self.state)
+        self.state = "starting"
+        time.sleep(0.0002)  # a window for an overlapping hook to show
+        self.starts += 1
+        self.state = "started"
+
+    def on_shutdown(self):
+        if self.state != "started":
+            self.violations.append("on_shutdown while %s" % self.state)
+        self.state = "stopping"
+        if self.stopping is not None:
+            self.stopping()
+        time.sleep(0.0002)
+        self.stops += 1
+        self.state = "stopped"
+
+
+def planner_of(*links):
+    return SchedulePlanner(list(links), immediate_transfer=False, handle_signals=False)
+
+
+def run(planner):
+    runner = Runner(planner).start()
+    deadline = time.monotonic() + 10
+    while not planner.running:
+        assert time.monotonic() < deadline and runner.thread.is_alive(), runner.error
+        time.sleep(0.001)
+    return runner
+
+
+def test_a_node_shared_by_two_planners_stops_once_when_the_last_of_them_stops():
+    shared = Strict()
+    first = run(planner_of(Link(shared, Quiet(), 3600)))
+    second = run(planner_of(Link(shared, Quiet(), 3600), Link(Strict(), Quiet(), 3600)))
+    assert shared.active and shared.starts == 1
+    first.stop()
+    assert shared.active and shared.stops == 0  # the second planner still uses it
+    second.stop()
+    assert not shared.active and (shared.starts, shared.stops) == (1, 1)
+    assert shared.violations == []
+
+
+def test_a_planner_starting_while_another_stops_their_shared_node_starts_it_again_after():
+    """The node's on_shutdown runs outside the lifecycle guard; a link starting meanwhile (in
+    another planner) waits for it to return, then starts the node again: never a start that
+    overlaps the stop, never a stopped node left to a running planner."""
+    in_shutdown, proceed = threading.Event(), threading.Event()
+
+    def hold():
+        in_shutdown.set()
+        assert proceed.wait(10)
+
+    shared = Strict(stopping=hold)
+    stopping = run(planner_of(Link(shared, Quiet(), 3600)))
+    starting = planner_of(Link(shared, Quiet(), 3600))
+    stopper = threading.Thread(target=stopping.stop)
+    stopper.start()
+    assert in_shutdown.wait(10)
+    starter = Runner(starting).start()
+    starter.thread.join(0.3)  # time for a start that does not wait to happen (it must not)
+    assert shared.starts == 1 and shared.state == "stopping"
+    shared.stopping = None
+    proceed.set()
+    stopper.join(10)
+    deadline = time.monotonic() + 10
+    while not starting.running:
+        assert time.monotonic() < deadline, starter.error
+        time.sleep(0.001)
+    assert shared.active and (shared.starts, shared.stops) == (2, 1)
+    assert shared.violations == []
+    starter.stop()
+    assert not shared.active and (shared.starts, shared.stops) == (2, 2)
+
+
+def test_a_shutdown_ends_its_own_hooks_before_it_waits_for_another_threads_hook():
+    """A shutdown that reaches a node whose hook runs on another thread shuts down the nodes it
+    counted before that one first, then waits: a hook that needs one of those nodes (here it
+    stops it by hand) is not left waiting for the shutdown that waits for it."""
+    first_stopped, first_done = threading.Event(), []
+    first = Strict("first", stopping=first_stopped.set)
+
+    def needs_first():  # runs in the second node's on_shutdown, called by hand below
+        assert first_stopped.wait(10), "the shutdown held the first node while it waited"
+        first.try_shutdown()  # waits for the first node's hook: must not deadlock
+        first_done.append(True)
+
+    second = Strict("second", stopping=needs_first)
+    runner = run(planner_of(Link(first, Quiet(), 3600), Link(second, Quiet(), 3600)))
+    by_hand = threading.Thread(target=second.try_shutdown)  # the second node's hook runs there
+    by_hand.start()
+    deadline = time.monotonic() + 10
+    while second.state != "stopping":
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    runner.stop(timeout=20)
+    by_hand.join(10)
+    assert first_done == [True] and not by_hand.is_alive()
+    assert (first.starts, first.stops, second.starts, second.stops) == (1, 1, 1, 1)
+    assert first.violations == [] and second.violations == []
+
+
+class OwnTryShutdown(Strict):
+    def try_shutdown(self):
+        self.order.append(self.name + ":try_shutdown")
+        super().try_shutdown()
+
+
+def test_links_that_are_not_plain_and_nodes_with_their_own_try_shutdown_keep_link_order():
+    """A planner's shutdown counts runs of plain links together; a link with its own
+    on_shutdown, or a node class with its own try_shutdown, is stopped at its turn."""
+    order = []
+
+    class Named(Strict):
+        def on_shutdown(self):
+            super().on_shutdown()
+            order.append(self.name)
+
+    class NamedOwn(OwnTryShutdown, Named):
+        pass
+
+    class NamedOut(Quiet):
+        def on_shutdown(self):
+            order.append("shared")
+
+    shared = NamedOut()
+    nodes = [Named("a"), Named("b"), NamedOwn("c"), Named("d"), Named("e")]
+    nodes[2].order = order
+    links = [Link(node, shared, 3600) for node in nodes]
+    links[1].on_shutdown = lambda link=links[1]: (order.append("link b"), Link.on_shutdown(link))
+    runner = run(planner_of(*links))
+    runner.stop()
+    assert order == ["a", "link b", "b", "c:try_shutdown", "c", "d", "e", "shared"]
+
+
+def test_two_planners_sharing_nodes_started_and_stopped_at_once_keep_the_counts():
+    """Many rounds of two planners (sharing an inlet and an outlet, each with nodes of its own)
+    started and stopped on threads at the same time: hooks never overlap, and a shared node is
+    active exactly while a planner using it runs."""
+    shared = Strict("shared")
+
+    class Out(Quiet):
+        pass
+
+    out = Out()
+    for _ in range(15):
+        planners = [planner_of(Link(shared, out, 3600), *[Link(Strict(), out, 3600) for _ in range(20)])
+                    for _ in range(2)]
+        runners = [Runner(planner) for planner in planners]
+        for runner in runners:
+            runner.start()
+        deadline = time.monotonic() + 10
+        while not all(planner.running for planner in planners):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert shared.active and out.active
+        stoppers = [threading.Thread(target=runner.stop) for runner in runners]
+        restarted = Runner(planner_of(Link(shared, out, 3600)))
+        stoppers[0].start()
+        restarted.start()  # starts while the others stop
+        stoppers[1].start()
+        for stopper in stoppers:
+            stopper.join(20)
+        while not restarted.planner.running:
+            assert time.monotonic() < deadline + 10, restarted.error
+            time.sleep(0.001)
+        assert shared.active and out.active  # the restarted planner still uses them
+        restarted.stop()
+        assert not shared.active and not out.active
+        assert shared.starts == shared.stops
+    assert shared.violations == []
