@@ -196,12 +196,14 @@ class Lifecycle:
     def _acquire(self) -> Usage:
         """One more user: start the node if it is the first and the node is not active.
         Returns the node's Usage (what a started link keeps)."""
-        usage = self._usage
-        if usage is None:
-            usage = self._checked_usage()
         GUARD.acquire()  # acquire/release: half the cost of ``with`` on an RLock
         try:
-            if usage.busy is not None:
+            usage = self._usage
+            if usage is None:  # made here, not by _checked_usage: one guard round less
+                if getattr(self, "_active", None) is None:  # __init__ skipped super().__init__()
+                    check_initialised(self)  # raises ImplementationError
+                usage = self._usage = Usage(self)
+            elif usage.busy is not None:
                 wait_for_hooks(usage)
             if self._active:
                 usage.users += 1

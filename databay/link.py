@@ -8,7 +8,7 @@ from _thread import TIMEOUT_MAX
 from itertools import chain
 
 from ._coroutines import LoopRunner
-from ._lifecycle import GUARD, check_initialised, released_inline, usage_of
+from ._lifecycle import GUARD, Usage, check_initialised, released_inline, usage_of
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot, timed_steps
 from ._transfer import (
@@ -735,7 +735,9 @@ class Link:
                 continue
             was_active = getattr(node, "_active", None)  # a mocked node has none
             try:
-                usage = usage_of(node, node._acquire())
+                usage = node._acquire()
+                if type(usage) is not Usage:  # a stand-in's, or an override that returned none
+                    usage = usage_of(node, usage)
                 if getattr(node, "_active", None) is not was_active:
                     self._stats.node_changed(node, node._active)
             except Exception as error:
