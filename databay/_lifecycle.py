@@ -6,12 +6,11 @@ import _thread
 
 from .errors import ImplementationError
 
-_get_ident = _thread.get_ident
-_allocate_lock = _thread.allocate_lock
+_LOCK_MAKING = _thread.allocate_lock()  # makes each node's lifecycle lock once (see Lifecycle._checked_lock)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional
 
 
 def check_initialised(node: object) -> None:
@@ -80,80 +79,6 @@ def _stand_in_release(node: Any) -> bool:
     return getattr(node, "_active", None) is not was_active
 
 
-class Usage:
-    """Who uses one node, and whether one of its hooks runs now; read and changed under ``GUARD``.
-
-    ``users`` counts the started links using the node; ``started_by_users``
-    says its ``on_start`` ran because a link acquired it (a node started by hand
-    is left running when its last user stops). While ``on_start`` or
-    ``on_shutdown`` runs, ``busy`` is a mark ``(lock, thread id)``: the lock is
-    held by that thread until the hook returned, and another thread that would
-    start or stop the node waits on it. Hooks run outside ``GUARD``, so a slow
-    hook holds up only its own node's users.
-
-    Started links keep their nodes' Usage (``Link._acquired``): a planner's
-    shutdown counts 20,000 users off under ``GUARD`` taken once, reading one
-    slotted class instead of attributes of every node class (see
-    ``link.shutdown_links``). Made at a node's first use, not when it is built.
-    """
-
-    __slots__ = ("node", "kind", "users", "started_by_users", "busy")
-
-    def __init__(self, node: Any) -> None:
-        self.node = node
-        self.kind = type(node)  # read at shutdown for each user: a slot, not a call
-        self.users = 0
-        self.started_by_users = False
-        self.busy: Optional[Tuple[Any, int]] = None
-
-
-def usage_of(node: Any, acquired: Any) -> Usage:
-    """What a link keeps for ``node`` once ``node._acquire()`` returned ``acquired``: the
-    node's Usage; a stand-in (a mock, whose ``_acquire`` returns anything) gets one of its own,
-    counting nothing: it is released through its own ``_release``."""
-    if type(acquired) is Usage:
-        return acquired
-    own = getattr(node, "_usage", None)  # a subclass's _acquire that returned nothing
-    return own if type(own) is Usage else Usage(node)
-
-
-GUARD = _thread.RLock()
-"""Guards every node's :class:`Usage` (and the decision to start or stop a node). Never held
-while a hook runs; reentrant: a signal handler may stop a planner on a thread inside it."""
-
-
-def wait_for_hooks(usage: Usage) -> None:
-    """With ``GUARD`` held: wait until no other thread runs a hook of ``usage``'s node
-    (``GUARD`` is released meanwhile). The calling thread's own hooks do not count."""
-    me = _get_ident()
-    busy = usage.busy
-    while busy is not None and busy[1] != me:
-        GUARD.release()
-        try:
-            busy[0].acquire()
-            busy[0].release()
-        finally:
-            GUARD.acquire()
-        busy = usage.busy
-
-
-def _mark(usage: Usage) -> Optional[Tuple[Any, int]]:
-    """With ``GUARD`` held: mark ``usage``'s node busy for this thread while a hook runs;
-    returns the mark it had, for :func:`_unmark` (a hook may start or stop its own node)."""
-    lock = _allocate_lock()
-    lock.acquire()
-    outer, usage.busy = usage.busy, (lock, _get_ident())
-    return outer
-
-
-def _unmark(usage: Usage, outer: Optional[Tuple[Any, int]]) -> None:
-    """With ``GUARD`` held: end this thread's mark (restoring ``outer``); wake its waiters."""
-    busy = usage.busy
-    usage.busy = outer
-    if busy is not None:
-        busy[0].release()
-
-
 class Lifecycle:
     """``on_start``/``on_shutdown`` hooks that run once per instance, reference-counted.
 
@@ -164,106 +89,81 @@ class Lifecycle:
     (``try_start``) before any link acquired it is left running: whoever
     started it stops it. ``active`` is True between a successful ``on_start``
     and the following ``on_shutdown``; if ``on_start`` raises, the node stays
-    inactive and unacquired. The counts live in the node's :class:`Usage`,
-    under ``GUARD``; the hooks run outside it, the node marked busy meanwhile.
+    inactive and unacquired.
     """
 
     _active: bool
     _uses_coroutine: bool  # set by Inlet/Outlet: whether pull/push is ``async def``
-    # Until first used, read from the class: a node built sets only ``_active`` (nodes are
+    # Until first changed, read from the class: a node built sets only ``_active`` (nodes are
     # built by the thousand; each attribute set is work, and memory the collector visits).
-    _usage: Optional[Usage] = None  # made when first needed (see _checked_usage)
+    _users = 0  # started links using this node
+    _started_by_users = False  # on_start ran because a link acquired it
+    _lifecycle_lock: Optional[_thread.RLock] = None  # made when first needed (see _checked_lock)
 
     def _init_lifecycle(self) -> None:
         self._active = False  # also what check_initialised looks for
 
-    def _checked_usage(self) -> Usage:
-        """This node's :class:`Usage`; ImplementationError if ``__init__`` skipped
-        ``super().__init__()`` (checked only when it is missing: links call this for each node).
+    def _checked_lock(self) -> _thread.RLock:
+        """The lifecycle lock; ImplementationError if ``__init__`` skipped ``super().__init__()``
+        (checked only when the lock is missing: links call this for each node, 10,000 at once).
 
-        Made on first use, under ``GUARD``, so that two first users get the same one.
+        The lock is made on first use, under a process-wide lock so that two
+        first users get the same one: nodes are often built by the thousand
+        before any starts, and a lock each is an allocation (and an object for
+        the garbage collector to visit) per node.
         """
-        usage = self._usage
-        if usage is None:
+        lock = self._lifecycle_lock
+        if lock is None:
             if getattr(self, "_active", None) is None:  # __init__ skipped super().__init__()
                 check_initialised(self)  # raises ImplementationError
-            with GUARD:
-                usage = self._usage
-                if usage is None:
-                    usage = self._usage = Usage(self)
-        return usage
+            with _LOCK_MAKING:
+                lock = self._lifecycle_lock
+                if lock is None:
+                    lock = self._lifecycle_lock = _thread.RLock()  # threading's, without importing it
+        return lock
 
-    def _acquire(self) -> Usage:
-        """One more user: start the node if it is the first and the node is not active.
-        Returns the node's Usage (what a started link keeps)."""
-        GUARD.acquire()  # acquire/release: half the cost of ``with`` on an RLock
+    def _acquire(self) -> None:
+        """One more user: start the node if it is the first and the node is not active."""
+        lock = self._checked_lock()
+        lock.acquire()  # acquire/release: half the cost of ``with`` on an RLock
         try:
-            usage = self._usage
-            if usage is None:  # made here, not by _checked_usage: one guard round less
-                if getattr(self, "_active", None) is None:  # __init__ skipped super().__init__()
-                    check_initialised(self)  # raises ImplementationError
-                usage = self._usage = Usage(self)
-            elif usage.busy is not None:
-                wait_for_hooks(usage)
-            if self._active:
-                usage.users += 1
-                return usage
-            outer = _mark(usage)
+            if not self._active:
+                self.on_start()
+                self._active = True
+                self._started_by_users = True
+            self._users += 1
         finally:
-            GUARD.release()
-        started = False
-        try:
-            self.on_start()
-            started = True
-        finally:
-            GUARD.acquire()
-            try:
-                if started:  # counted before the mark ends: a waiting user then finds it active
-                    self._active = True
-                    usage.started_by_users = True
-                    usage.users += 1
-                _unmark(usage, outer)
-            finally:
-                GUARD.release()
-        return usage
+            lock.release()
 
     def _release(self) -> bool:
         """One user less: shut the node down after the last, if a user started it.
 
         Returns whether this call shut the node down (the link reports it as an
-        event). ``link.shutdown_links`` repeats these steps for many nodes at
-        once: change both together.
+        event). A planner releases thousands of nodes at shutdown, so the lock is
+        taken once: without a ``try_shutdown`` override its body runs under it.
+        ``link.shutdown_links`` repeats these steps inline: change both together.
         """
-        usage = self._checked_usage()
-        GUARD.acquire()
+        lock = self._checked_lock()
+        lock.acquire()
         try:
-            if usage.busy is not None:
-                wait_for_hooks(usage)
-            users = usage.users
+            users = self._users
             if users == 0:
                 return False
-            usage.users = users - 1
-            if users > 1 or not usage.started_by_users:
+            self._users = users - 1
+            if users > 1 or not self._started_by_users:
                 return False
-            usage.started_by_users = False
-            plain = type(self).try_shutdown is Lifecycle.try_shutdown
-            if plain:  # try_shutdown's steps, inline
+            self._started_by_users = False
+            if type(self).try_shutdown is Lifecycle.try_shutdown:  # its body, inline: the lock is held
                 if not self._active:
                     return False
                 self._active = False
-            was_active = self._active
-            outer = _mark(usage)  # an overriding try_shutdown runs marked too
-        finally:
-            GUARD.release()
-        try:
-            if plain:
                 self.on_shutdown()
                 return True
+            was_active = self._active
             self.try_shutdown()
             return was_active and not self._active
         finally:
-            with GUARD:
-                _unmark(usage, outer)
+            lock.release()
 
     @property
     def active(self) -> bool:
@@ -274,37 +174,24 @@ class Lifecycle:
     def try_start(self) -> None:
         """Call ``on_start`` unless the node is already active."""
         check_initialised(self)
-        usage = self._checked_usage()
-        with GUARD:
-            wait_for_hooks(usage)
+        with self._checked_lock():
             if self._active:
                 return
-            outer = _mark(usage)
-        started = False
-        try:
             self.on_start()
-            started = True
-        finally:
-            with GUARD:
-                if started:
-                    self._active = True
-                _unmark(usage, outer)
+            self._active = True
 
     def try_shutdown(self) -> None:
         """Call ``on_shutdown`` if the node is active; mark it inactive even if that raises."""
-        usage = self._checked_usage()
-        with GUARD:
-            wait_for_hooks(usage)
+        lock = self._checked_lock()
+        lock.acquire()
+        try:
             if not self._active:
                 return
             self._active = False
-            usage.started_by_users = False
-            outer = _mark(usage)
-        try:
+            self._started_by_users = False
             self.on_shutdown()
         finally:
-            with GUARD:
-                _unmark(usage, outer)
+            lock.release()
 
     def on_start(self) -> None:
         """Override to acquire resources; called once before the first transfer."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 import _thread
 import sys
 from _thread import TIMEOUT_MAX
-from itertools import chain
 
 from ._coroutines import LoopRunner
-from ._lifecycle import GUARD, Usage, check_initialised, released_inline, usage_of
+from ._lifecycle import check_initialised, released_inline
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot, timed_steps
 from ._transfer import (
@@ -39,7 +38,7 @@ from .update import Update
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 __all__ = ["Link", "Update"]
 
@@ -166,7 +165,7 @@ class Link:
         self._repeat_limiter: Any = None  # created on the first failure (see _failure_log)
         self._delivery: Any = None  # see _init_delivery
         self._planner: Any = None  # the planner holding this link (at most one)
-        self._acquired: Any = ()  # the Usage of each node it started or shares: a list once started
+        self._acquired: Any = ()  # nodes this link started or shares: a list once started (see on_start)
         # Not started yet: the nodes are only checked. The stats note them before anything counts.
         one_each = False  # one real, initialised inlet and outlet: the usual link
         own = type(self)  # compared here, not once per class: a decorator or a patch may set them later
@@ -368,11 +367,12 @@ class Link:
             acquired: list = []
             for node in nodes:
                 try:
-                    acquired.append(usage_of(node, node._acquire()))
+                    node._acquire()
                 except BaseException:
                     for done in acquired:
-                        done.node._release()
+                        done._release()
                     raise
+                acquired.append(node)
             self._acquired.extend(acquired)
         return nodes
 
@@ -731,13 +731,11 @@ class Link:
         self._running = True
         dead_letter = [] if self._dead_letter is None else [self._dead_letter]
         for node in [*self._inlets, *self._outlets, *dead_letter]:
-            if any(node is held.node for held in self._acquired):
+            if any(node is held for held in self._acquired):
                 continue
             was_active = getattr(node, "_active", None)  # a mocked node has none
             try:
-                usage = node._acquire()
-                if type(usage) is not Usage:  # a stand-in's, or an override that returned none
-                    usage = usage_of(node, usage)
+                node._acquire()
                 if getattr(node, "_active", None) is not was_active:
                     self._stats.node_changed(node, node._active)
             except Exception as error:
@@ -749,7 +747,7 @@ class Link:
                     raise
                 _LOGGER.error("on_start of %r failed in %r: %r", node, self, error, exc_info=True)
                 continue
-            self._acquired.append(usage)
+            self._acquired.append(node)
 
     def on_shutdown(self) -> None:
         """Stop using the nodes: a node's ``on_shutdown`` runs when its last user stops.
@@ -785,8 +783,7 @@ class Link:
         """Release every acquired node, even if some fail; returns the first failure."""
         acquired, self._acquired = self._acquired, ()
         first: Optional[BaseException] = None
-        for usage in acquired:
-            node = usage.node
+        for node in acquired:
             try:
                 if node._release() is True:  # it shut the node down (a mock may return a mock)
                     hub = self._stats.hub  # checked here: at shutdown a call per node costs more
@@ -839,165 +836,65 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
     """``link.on_shutdown()`` of each of ``links`` in order (a planner's shutdown); ``failed(link,
     error)`` for each that raised.
 
-    10,000 links are 20,000 node releases. A plain link (Link's own
+    10,000 links are 20,000 node releases, so a plain link (Link's own
     ``on_shutdown``; no journal, retry queue, event loop or failure log to
-    close) is stopped here with the same steps, and consecutive plain links
-    together: their nodes' users are counted off under the lifecycle ``GUARD``
-    taken once, each node whose last user stopped marked busy by this thread;
-    then, outside the guard and in link order, ``on_shutdown`` runs for each of
-    those nodes (``Lifecycle._release``'s steps: change both together).
-    A node of a class with its own ``_release``/``try_shutdown``
-    (``_lifecycle.released_inline``), or whose hook runs right now, is released
-    through ``_release`` after the nodes counted before it were shut down, so
-    this never waits for another thread's hook while holding marks of its own.
+    close) is stopped here with the same steps, and a node of a plain class
+    (``_lifecycle.released_inline``) is released with ``Lifecycle._release``'s
+    steps under its lock: one loop instead of four calls per link and node.
     """
-    todo = iter(links)
-    inline: set = set()  # node classes released here
-    errors: List[Any] = [None, None]  # the link whose nodes are being shut down, its first error
-    following = next(todo, None)
-    while following is not None:
-        link = following
+    inline: set = set()  # node classes released inline
+    for link in links:
         try:  # on_shutdown read through the instance: one set on it, or patched, is called
-            if _plain_shutdown(link):
-                following = _release_plain(chain((link,), todo), inline, errors, failed)
+            if getattr(link.on_shutdown, "__func__", None) is not _LINK_ON_SHUTDOWN or \
+                    link._delivery is not None or \
+                    link._runner is not None or link._repeat_limiter is not None:
+                link.on_shutdown()
                 continue
-            _node_failure(errors, None, failed)
-            link.on_shutdown()
+            link._running = False
+            acquired = link._acquired
+            if not acquired:
+                continue
+            link._acquired = ()
         except Exception as error:  # noqa: BLE001 - every link gets its turn
             failed(link, error)
-        following = next(todo, None)
-    _node_failure(errors, None, failed)
-
-
-def _plain_shutdown(link: Link) -> bool:
-    """Whether ``link.on_shutdown()`` would only release nodes (``_release_plain`` repeats
-    this test inline)."""
-    return getattr(link.on_shutdown, "__func__", None) is _LINK_ON_SHUTDOWN and \
-        link._delivery is None and link._runner is None and link._repeat_limiter is None
-
-
-def _release_plain(todo: Iterator[Link], inline: set, errors: List[Any],
-                   failed: Callable[[Link, Exception], None]) -> Optional[Link]:
-    """Stop the plain links at the head of ``todo`` (see ``shutdown_links``); returns the
-    first link that is not plain (taken from ``todo``), or None after the last link."""
-    following: Optional[Link] = None
-    while True:
-        stopping: List[Any] = []  # usage, link: nodes whose last user stopped, marked busy
-        special = None  # a usage to release through its node's _release (see shutdown_links)
-        special_link: Any = None
-        lock = _thread.allocate_lock()  # held until the hooks of the nodes in stopping ran
-        lock.acquire()
-        mark = (lock, _thread.get_ident())  # the busy mark of every node in stopping
-        GUARD.acquire()
-        try:
-            for link in todo:
-                if getattr(link.on_shutdown, "__func__", None) is not _LINK_ON_SHUTDOWN or \
-                        link._delivery is not None or link._runner is not None or \
-                        link._repeat_limiter is not None:
-                    following = link
-                    break
-                link._running = False
-                acquired = link._acquired
-                if not acquired:
-                    continue
-                usages = iter(acquired)
-                for usage in usages:
-                    if usage.kind not in inline:
-                        if not released_inline(usage.kind):
-                            special = usage
-                            break
-                        inline.add(usage.kind)
-                    users = usage.users
-                    if users > 1:
-                        usage.users = users - 1
-                    elif users:
-                        if usage.busy is not None:  # a hook of it runs now
-                            special = usage
-                            break
-                        usage.users = 0
-                        if usage.started_by_users:
-                            usage.started_by_users = False
-                            usage.busy = mark
-                            stopping.append(usage)
-                            stopping.append(link)
-                if special is not None:
-                    special_link = link
-                    link._acquired = list(usages)  # the rest, for the next round
-                    todo = chain((link,), todo)
-                    break
-                link._acquired = ()
-        finally:
-            GUARD.release()
-            _shut_down_marked(stopping, mark, errors, failed)  # what was counted off is done
-        if special is None:
-            return following
-        _release_one(special, special_link, errors, failed)
-
-
-def _shut_down_marked(stopping: List[Any], mark: Any, errors: List[Any],
-                      failed: Callable[[Link, Exception], None]) -> None:
-    """``on_shutdown`` of each node in ``stopping`` (usage, link pairs, marked busy with
-    ``mark``) that is still active, in order; each node's mark ends once its hook returned."""
-    failing = errors[0] if errors[1] is not None else None  # a link whose failure is pending
-    try:
-        for usage, link in zip(stopping[::2], stopping[1::2]):
-            if failing is not None and link is not failing:  # that link's nodes are done
-                _node_failure(errors, None, failed)
-                failing = None
-            node = usage.node
+            continue
+        first: Optional[Exception] = None
+        for node in acquired:  # Link._release_nodes
             try:
-                if node._active:
-                    node._active = False
-                    node.on_shutdown()
+                cls = type(node)
+                if cls not in inline:
+                    if not released_inline(cls):
+                        stopped = node._release() is True  # a mock's may return a mock
+                        if stopped:
+                            hub = link._stats.hub
+                            if hub is not None and hub.active:
+                                link._stats.node_changed(node, False)
+                        continue
+                    inline.add(cls)
+                stopped = False
+                lock = node._lifecycle_lock
+                lock.acquire()
+                try:  # Lifecycle._release and try_shutdown, step by step
+                    users = node._users
+                    if users > 1:
+                        node._users = users - 1
+                    elif users == 1:
+                        node._users = 0
+                        if node._started_by_users:
+                            node._started_by_users = False
+                            if node._active:
+                                node._active = False
+                                stopped = True
+                                node.on_shutdown()
+                finally:
+                    lock.release()
+                if stopped:
                     stats = link._stats
                     hub = stats.hub  # checked here: at shutdown a call per node costs more
                     if hub is not None and hub.active:
                         stats.node_changed(node, False)
-            except Exception as error:  # noqa: BLE001 - every node gets its turn
-                _node_failed(errors, link, node, error, failed)
-                failing = errors[0]
-            finally:
-                usage.busy = None  # its hook ran: a waiter re-checks and finds it stopped
-    finally:
-        with GUARD:
-            for usage in stopping[::2]:
-                if usage.busy is mark:  # a BaseException stopped the loop before its hook:
-                    usage.busy = None  # its users may stop it later
-                    usage.started_by_users = True
-            mark[0].release()
-
-
-def _release_one(usage: Any, link: Link, errors: List[Any],
-                 failed: Callable[[Link, Exception], None]) -> None:
-    """Release one node of ``link`` through its own ``_release`` (``Link._release_nodes``)."""
-    if errors[1] is not None and link is not errors[0]:
-        _node_failure(errors, None, failed)
-    node = usage.node
-    try:
-        if node._release() is True:  # it shut the node down (a mock may return a mock)
-            hub = link._stats.hub
-            if hub is not None and hub.active:
-                link._stats.node_changed(node, False)
-    except Exception as error:  # noqa: BLE001 - every node gets its turn
-        _node_failed(errors, link, node, error, failed)
-
-
-def _node_failed(errors: List[Any], link: Link, node: Any, error: Exception,
-                 failed: Callable[[Link, Exception], None]) -> None:
-    """The ``on_shutdown`` of ``node`` raised ``error`` in ``link``: log it; keep it in
-    ``errors`` (link, first error) if it is the first of that link."""
-    if errors[1] is not None and link is not errors[0]:
-        _node_failure(errors, None, failed)
-    _LOGGER.error("on_shutdown of %r failed in %r: %r", node, link, error, exc_info=True)
-    if errors[1] is None:
-        errors[0], errors[1] = link, error
-
-
-def _node_failure(errors: List[Any], link: Optional[Link],
-                  failed: Callable[[Link, Exception], None]) -> None:
-    """The nodes of the link in ``errors`` are done: ``failed`` with its first node failure
-    (unless it ignores exceptions), as ``Link.on_shutdown`` raises it."""
-    done, first = errors
-    errors[0], errors[1] = link, None
-    if first is not None and not done._ignore_exceptions:
-        failed(done, first)
+            except Exception as error:
+                _LOGGER.error("on_shutdown of %r failed in %r: %r", node, link, error, exc_info=True)
+                first = first or error
+        if first is not None and not link._ignore_exceptions:
+            failed(link, first)

@@ -2,7 +2,7 @@
 
 Building 10,000 links must be cheap, so a link works some things out on first
 need instead of in its constructor: its ``Every`` schedule, whether a transfer
-may take the plain shortcut, and each node's Usage (its users). These tests pin
+may take the plain shortcut, and each node's lifecycle lock. These tests pin
 what a user sees of each, including the races the deferral could open.
 """
 
@@ -81,24 +81,24 @@ def test_nodes_added_or_removed_between_transfers_are_used_by_the_next():
     assert first.batches == [[1], [1]] and second.batches == [[1], [1]]
 
 
-def test_two_first_users_of_a_node_share_one_usage(monkeypatch):
-    """A node's Usage (its users, counted) is made on first use; a user that finds another
-    made it meanwhile (while it waited for the guard) takes that one, so both count in it."""
+def test_two_first_users_of_a_node_share_one_lifecycle_lock(monkeypatch):
+    """The node's lock is made on first use; a user that finds another made it meanwhile
+    (while it waited to make one) takes that one, so both lock the same lock."""
     node = One()
-    made_meanwhile = _lifecycle.Usage(node)
+    made_meanwhile = threading.RLock()
 
     class OtherThreadFirst:
         def __enter__(self):
-            node._usage = made_meanwhile  # the other first user won the race
+            node._lifecycle_lock = made_meanwhile  # the other first user won the race
             return self
 
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(_lifecycle, "GUARD", OtherThreadFirst())
-    assert node._checked_usage() is made_meanwhile
+    monkeypatch.setattr(_lifecycle, "_LOCK_MAKING", OtherThreadFirst())
+    assert node._checked_lock() is made_meanwhile
     monkeypatch.undo()
-    assert node._checked_usage() is made_meanwhile  # and it is kept
+    assert node._checked_lock() is made_meanwhile  # and it is kept
 
 
 def test_a_node_shared_by_links_started_on_many_threads_at_once_starts_once():
@@ -464,7 +464,7 @@ def test_a_node_that_skipped_super_init_is_refused_when_a_link_first_uses_it():
             self.started = True
 
     node = Skipped()
-    for use in (node._acquire, node.try_start, node._checked_usage):
+    for use in (node._acquire, node.try_start, node._checked_lock):
         try:
             use()
         except ImplementationError as error:
@@ -474,8 +474,8 @@ def test_a_node_that_skipped_super_init_is_refused_when_a_link_first_uses_it():
     assert node.started is False
     first, second = One(), One()
     first._acquire()
-    assert first.active and not second.active and second._usage is None and first._usage.users == 1
-    assert first._checked_usage() is not second._checked_usage()
+    assert first.active and not second.active and second._users == 0 and first._users == 1
+    assert first._checked_lock() is not second._checked_lock()
     first._release()
     assert not first.active
 

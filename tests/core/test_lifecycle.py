@@ -207,7 +207,7 @@ def test_nodes_added_to_a_started_link_are_started_first(nodes):
 
 @pytest.mark.parametrize("call", ["try_start", "try_shutdown", "_acquire", "_release", "active"])
 def test_lifecycle_calls_on_a_node_that_skipped_super_init_name_the_fix(call):
-    """Each lifecycle entry point (checked only when the node's Usage is missing) still raises
+    """Each lifecycle entry point (checked only when the node's lock is missing) still raises
     ImplementationError naming the class, not an AttributeError."""
     from databay.errors import ImplementationError
 
@@ -224,7 +224,7 @@ def test_lifecycle_calls_on_a_node_that_skipped_super_init_name_the_fix(call):
             attribute()
 
 
-def test_a_failing_on_start_or_on_shutdown_ends_the_busy_mark():
+def test_a_failing_on_start_or_on_shutdown_releases_the_node_lock():
     """After on_start/on_shutdown raised, another thread can still start and stop the node."""
     inlet = CountingInlet(fail_start=True, fail_shutdown=True)
     with pytest.raises(RuntimeError):

@@ -1,15 +1,17 @@
 """The reference-counted node lifecycle across planners (docs/design.md: "Node lifecycle").
 
-A node's users are counted under one lifecycle guard; its ``on_start``/``on_shutdown`` run
-outside it while the node is marked busy, and a planner's shutdown counts many links' nodes
-off at once before running their hooks in link order. These tests hold the rules that
-design needs: no hook of a node overlaps another, a user arriving while a node stops waits
-and starts it again, and a shutdown never waits for another thread's hook while holding
-marks of its own.
+A node's ``on_start`` runs when its first user (a link, in any planner) starts and its
+``on_shutdown`` when its last user stops. These tests hold the rules around that: no hook of
+a node overlaps another, a user arriving while a node stops waits and starts it again, a
+shutdown never waits for another thread's hook while holding a node of its own, a hook may
+start other links (also on other threads) without a later node being stopped under them,
+and a node is freed when its last reference goes.
 """
 
+import gc
 import threading
 import time
+import weakref
 
 from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
@@ -209,3 +211,55 @@ def test_two_planners_sharing_nodes_started_and_stopped_at_once_keep_the_counts(
         assert not shared.active and not out.active
         assert shared.starts == shared.stops
     assert shared.violations == []
+
+
+def test_a_hook_that_starts_a_link_on_a_node_stopped_later_keeps_that_node_running():
+    """Node a's on_shutdown starts another link using node b (0.3.0 style, by hand): b has
+    a user again, so the planner's shutdown must not stop it after a's hook returned."""
+    b = Strict("b")
+    other = Link(b, Quiet(), interval=3600)
+    a = Strict("a", stopping=other.on_start)
+    planner = planner_of(Link(a, Quiet(), interval=3600), Link(b, Quiet(), interval=3600))
+    run(planner).stop()
+    assert (a.stops, b.starts, b.stops, b.state) == (1, 1, 0, "started")
+    other.on_shutdown()
+    assert (b.stops, b.state, a.violations, b.violations) == (1, "stopped", [], [])
+
+
+def test_a_hook_may_wait_for_another_thread_starting_a_node_stopped_later():
+    """Node a's on_shutdown starts a link using node b on another thread and waits for it:
+    b still has its planner's user, so that start must not wait for a's hook (a deadlock)."""
+    b = Strict("b")
+    other = Link(b, Quiet(), interval=3600)
+    helper_ended = []
+
+    def start_elsewhere_and_wait():
+        thread = threading.Thread(target=other.on_start, daemon=True)
+        thread.start()
+        thread.join(10)
+        helper_ended.append(not thread.is_alive())
+
+    a = Strict("a", stopping=start_elsewhere_and_wait)
+    planner = planner_of(Link(a, Quiet(), interval=3600), Link(b, Quiet(), interval=3600))
+    run(planner).stop()
+    assert helper_ended == [True]
+    assert (b.starts, b.stops) == (1, 0)  # never stopped: it always had a user
+    other.on_shutdown()
+    assert b.stops == 1
+
+
+def test_a_node_is_freed_when_its_last_reference_goes():
+    """No reference cycle through lifecycle state: a node's finalizers (closing a file, say)
+    run when the user drops it, even with the cyclic collector off."""
+    node = Strict()
+    node.try_start()  # 0.3.0 style, by hand
+    node.try_shutdown()
+    ref = weakref.ref(node)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del node
+        assert ref() is None
+    finally:
+        if enabled:
+            gc.enable()
