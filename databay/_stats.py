@@ -551,26 +551,32 @@ class LinkStats:
         # the node lists too: replaced (nodes added or removed), maybe behind nodes_changed's back
         token = None if pending else (self.counted, run, pulled, batches, handed, running, inlets, outlets)
         key = link._key  # a class default for most links: read once
-        fingerprint = (changes, token, name, next_due is None, key, link._interval_seconds)
+        interval = link._interval_seconds
+        ident = (name, key, interval, next_due is None)
+        tags = link._tags
         last_error, warning = self.last_error, self.last_warning
         cache = self.cache
+        retimed = False  # only the planner's timing moved: lend all but the timing sections
         lend = None
         shown_error: Any = _UNSEEN  # the last_error and last_warning dicts (or None), if lent
         shown_warning: Any = _UNSEEN
         if cache is not None:
-            seen, until, wall, previous, error_seen, warning_seen = cache
-            if abs(wall - to_wall) < _SAME_TIME:
-                to_wall = wall  # the same conversion: see above
-                if last_error is error_seen:
-                    shown_error = previous["last_error"]
-                if warning is warning_seen:
-                    shown_warning = previous["last_warning"]
-            if token is not None and seen[1] == token:
-                if seen == fingerprint and now < until and to_wall == wall and \
-                        previous["tags"] == link._tags and \
-                        (next_due is None or -_SAME_TIME < previous["next_due_at"] - next_due < _SAME_TIME):
-                    return previous
+            seen_changes, seen_token, seen_ident, until, wall, previous, error_seen, warning_seen = cache
+            if token is not None and seen_token == token:
                 lend = previous
+            if -_SAME_TIME < wall - to_wall < _SAME_TIME:
+                to_wall = wall  # the same conversion: see above
+                if lend is not None and seen_ident == ident and last_error is error_seen and \
+                        warning is warning_seen and previous["tags"] == tags:
+                    if seen_changes == changes and now < until and (
+                            next_due is None or abs(previous["next_due_at"] - next_due) < _SAME_TIME):
+                        return previous
+                    retimed = True
+                else:
+                    if last_error is error_seen:
+                        shown_error = previous["last_error"]
+                    if warning is warning_seen:
+                        shown_warning = previous["last_warning"]
         failing_since = self.failing_since
         if failing_since is None and last_error is not None and self.error_run == run and run and \
                 not running:  # failed outside a planner: since its last error
@@ -578,9 +584,9 @@ class LinkStats:
         until = _FOREVER  # when health changes by itself: a warning expires
         if failing_since is not None:
             health = "failing"
-        elif warning is not None and now < warning[1] + max(60.0, 3 * link._interval_seconds):
+        elif warning is not None and now < warning[1] + max(60.0, 3 * interval):
             health = "warning"
-            until = warning[1] + max(60.0, 3 * link._interval_seconds)
+            until = warning[1] + max(60.0, 3 * interval)
         else:
             health = "ok" if run else "idle"
         if running:  # never given back whole
@@ -588,56 +594,65 @@ class LinkStats:
 
         timing = self.timing
         durations, lateness = timing.durations, timing.lateness
-        timed = durations.count
-        recent = timing.records[:]
-        last_transfer = None if not timed and not running else {
+        records = timing.records
+        last_transfer = None if not durations.count and not running else {
             "started_at": timing.start + to_wall,
             "duration_seconds": None if running else timing.last_duration,
-            "records": None if running or not recent else recent[-1]}
-        if lend is not None:  # only the timing moved: the previous snapshot, what moved stored in
-            snapshot = lend.copy()
-            if seen[2] != name or seen[4] != key or seen[5] != link._interval_seconds:
-                snapshot["name"] = name
-                snapshot["key"] = key
-                snapshot["interval_seconds"] = link._interval_seconds
-            if lend["tags"] != link._tags:
-                snapshot["tags"] = link._tags[:]
+            "records": None if running or not records else records[-1]}
+        last_success = timing.last_success
+        # the link's own lists are copied: an edited snapshot never reaches the link's windows
+        recent = {"lateness_seconds": lateness.values[:], "records": records[:]}
+        if lend is not None:
+            # the counters did not move: the previous snapshot with what moved stored in, in one call
+            snapshot = dict(lend, last_transfer=last_transfer,
+                            last_success_at=None if last_success is None else last_success + to_wall,
+                            next_due_at=next_due, lateness_seconds=lateness.shown or _nothing_shown(),
+                            duration_seconds=durations.shown or _nothing_shown(), recent=recent)
             if lend["health"] != health:
                 snapshot["health"] = health
+            if failing_since is not None:
+                snapshot["failing_since"] = failing_since + to_wall
+            elif lend["failing_since"] is not None:
+                snapshot["failing_since"] = None
+            if not retimed:  # what else may have moved: name, tags, errors and warnings
+                if seen_ident != ident:
+                    snapshot["name"] = name
+                    snapshot["key"] = key
+                    snapshot["interval_seconds"] = interval
+                if lend["tags"] != tags:
+                    snapshot["tags"] = tags[:]
         else:
             # A copy of a dict with its keys in place, then stores, costs less than a 17-key literal
             # (each literal key is an insert).
             snapshot = _LAYOUT.copy()
             snapshot["name"] = name
             snapshot["key"] = key
-            snapshot["tags"] = link._tags[:]
-            snapshot["interval_seconds"] = link._interval_seconds
+            snapshot["tags"] = tags[:]
+            snapshot["interval_seconds"] = interval
             snapshot["health"] = health
             self._counter_sections(snapshot, link, inlets, outlets, run, pulled, batches, handed, running,
                                    pending)
-        snapshot["last_transfer"] = last_transfer
-        last_success = timing.last_success
-        snapshot["last_success_at"] = None if last_success is None else last_success + to_wall
-        if failing_since is not None:
-            snapshot["failing_since"] = failing_since + to_wall
-        elif lend is not None and lend["failing_since"] is not None:
-            snapshot["failing_since"] = None
-        if shown_error is _UNSEEN:
-            snapshot["last_error"] = None if last_error is None else {
-                "type": last_error[0], "message": last_error[1], "node": last_error[2],
-                "at": last_error[3] + to_wall}
-        elif lend is None:
-            snapshot["last_error"] = shown_error
-        if shown_warning is _UNSEEN:
-            snapshot["last_warning"] = None if warning is None else \
-                {"kind": warning[0], "at": warning[1] + to_wall}
-        elif lend is None:
-            snapshot["last_warning"] = shown_warning
-        snapshot["next_due_at"] = next_due
-        snapshot["lateness_seconds"] = lateness.shown or _nothing_shown()  # Window.shown: never changed
-        snapshot["duration_seconds"] = durations.shown or _nothing_shown()
-        snapshot["recent"] = {"lateness_seconds": lateness.values[:], "records": recent}
-        self.cache = (fingerprint, until, to_wall, snapshot, last_error, warning)
+            snapshot["last_transfer"] = last_transfer
+            snapshot["last_success_at"] = None if last_success is None else last_success + to_wall
+            if failing_since is not None:
+                snapshot["failing_since"] = failing_since + to_wall
+            if shown_error is not _UNSEEN:
+                snapshot["last_error"] = shown_error
+            if shown_warning is not _UNSEEN:
+                snapshot["last_warning"] = shown_warning
+            snapshot["next_due_at"] = next_due
+            snapshot["lateness_seconds"] = lateness.shown or _nothing_shown()  # Window.shown: never changed
+            snapshot["duration_seconds"] = durations.shown or _nothing_shown()
+            snapshot["recent"] = recent
+        if not retimed:
+            if shown_error is _UNSEEN:
+                snapshot["last_error"] = None if last_error is None else {
+                    "type": last_error[0], "message": last_error[1], "node": last_error[2],
+                    "at": last_error[3] + to_wall}
+            if shown_warning is _UNSEEN:
+                snapshot["last_warning"] = None if warning is None else \
+                    {"kind": warning[0], "at": warning[1] + to_wall}
+        self.cache = (changes, token, ident, until, to_wall, snapshot, last_error, warning)
         return snapshot
 
     def _counter_sections(self, snapshot: Dict[str, Any], link: Any, inlets: Sequence[Any],
@@ -697,7 +712,6 @@ class LinkStats:
 
 
 _NOTHING_PENDING = (0, None)
-
 _LAYOUT = dict.fromkeys(("name", "key", "tags", "interval_seconds", "health", "transfers", "records",
                          "last_transfer", "last_success_at", "failing_since", "last_error", "last_warning",
                          "next_due_at", "lateness_seconds", "duration_seconds", "recent", "nodes"))

@@ -502,3 +502,41 @@ def test_what_moves_with_the_timing_alone_shows_in_a_lending_snapshot(held, monk
     stats.ended(stats.started(0.5))
     again = link.stats()
     assert again["tags"] is fresh["tags"] and again["name"] == "cached.renamed"
+
+
+def test_an_edited_snapshot_never_reaches_the_links_windows_or_later_snapshots(held):
+    """Snapshots are read-only, but a caller who edits one anyway (its recent lists, its last
+    transfer) changes neither the link's own windows nor what any later snapshot shows, whichever
+    path builds it: timing only (lending the rest), counted (built again), or reused."""
+    link, _, _, planner = held
+    stats = link._stats
+    lateness, records = [], []
+    for round_ in range(WINDOW + 5):  # past a full window: values leave the link's own lists
+        planner.force_transfer()  # counted: 3 records (on demand: no lateness)
+        records.append(3)
+        edited = link.stats()
+        stats.ended(stats.started(round_ / 100.0))  # timing only: 0 records
+        lateness.append(round_ / 100.0)
+        records.append(0)
+        for snapshot in (edited, link.stats()):
+            recent = snapshot["recent"]
+            recent["lateness_seconds"].append(-1.0)
+            del recent["lateness_seconds"][0]
+            recent["records"][:] = [7] * 3
+            recent["extra"] = []
+            if snapshot["last_transfer"] is not None:
+                snapshot["last_transfer"]["records"] = 99
+    stats.ended(stats.started(0.5))
+    lateness.append(0.5)
+    records.append(0)
+    shown = link.stats()
+    assert shown["recent"] == {"lateness_seconds": lateness[-WINDOW:], "records": records[-WINDOW:]}
+    assert shown["last_transfer"]["records"] == 0
+    assert stats.timing.lateness.values == lateness[-WINDOW:]
+    assert stats.timing.lateness.ordered == sorted(lateness[-WINDOW:])
+    assert shown["lateness_seconds"]["max"] == max(lateness[-WINDOW:])
+    planner.force_transfer()
+    records.append(3)
+    built = link.stats()
+    assert built["recent"] == {"lateness_seconds": lateness[-WINDOW:], "records": records[-WINDOW:]}
+    assert built["last_transfer"]["records"] == 3
