@@ -39,6 +39,7 @@ from time import monotonic, perf_counter
 from time import time as wall_time
 
 from ._coroutines import is_awaitable
+from ._gc_pause import GC_PAUSE
 from ._validation import short_repr
 from .errors import RejectedRecords
 
@@ -594,16 +595,18 @@ class LinkStats:
 
         timing = self.timing
         durations, lateness = timing.durations, timing.lateness
-        records = timing.records
+        # the link's own lists are copied: an edited snapshot never reaches the link's windows,
+        # and last_transfer reads the same copy as recent (a transfer may end meanwhile)
+        records = timing.records[:]
+        recent = {"lateness_seconds": lateness.values[:], "records": records}
         last_transfer = None if not durations.count and not running else {
             "started_at": timing.start + to_wall,
             "duration_seconds": None if running else timing.last_duration,
             "records": None if running or not records else records[-1]}
         last_success = timing.last_success
-        # the link's own lists are copied: an edited snapshot never reaches the link's windows
-        recent = {"lateness_seconds": lateness.values[:], "records": records[:]}
         if lend is not None:
-            # the counters did not move: the previous snapshot with what moved stored in, in one call
+            # the counters did not move: the previous snapshot with the timing, and whatever
+            # else moved, stored in, in one call
             snapshot = dict(lend, last_transfer=last_transfer,
                             last_success_at=None if last_success is None else last_success + to_wall,
                             next_due_at=next_due, lateness_seconds=lateness.shown or _nothing_shown(),
@@ -839,7 +842,7 @@ def planner_snapshot(planner: Any) -> Dict[str, Any]:
     built (none of them can form a cycle); they are freed by reference
     counting once the caller drops the snapshot.
     """
-    with _GC_PAUSE:
+    with GC_PAUSE:
         return _planner_snapshot(planner)
 
 
@@ -870,39 +873,6 @@ def _planner_snapshot(planner: Any) -> Dict[str, Any]:
                         "running": bool(planner.running), "links": len(links), "health": health,
                         "time": now + to_wall},
             "links": snapshots}
-
-
-class _GcPause:
-    """``with _GC_PAUSE:`` pauses the cyclic garbage collector, if it runs, for the block.
-
-    Nested and concurrent blocks (several threads taking snapshots) resume it
-    only when the last one ends, and only if it was running when the first began.
-    """
-
-    def __init__(self) -> None:
-        self.lock = allocate_lock()
-        self.depth = 0
-        self.resume = False
-
-    def __enter__(self) -> None:
-        import gc
-
-        with self.lock:
-            if self.depth == 0:
-                self.resume = gc.isenabled()
-                gc.disable()
-            self.depth += 1
-
-    def __exit__(self, *exc_info: Any) -> None:
-        import gc
-
-        with self.lock:
-            self.depth -= 1
-            if self.depth == 0 and self.resume:
-                gc.enable()
-
-
-_GC_PAUSE = _GcPause()
 
 
 def _due_to_wall(planner: Any) -> Optional[float]:

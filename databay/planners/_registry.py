@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import threading
 
+from .._gc_pause import GC_PAUSE
 from .._log import get_logger, info_may_show
-from .._stats import _GC_PAUSE
 from .._validation import to_list
 from ..errors import MissingLinkError
 from ._run import guarded, start_link
@@ -62,7 +62,7 @@ def add_links(planner: Any, links: Any) -> None:
         # The collector paused: each link gets a job (and maybe more) that lives as long as the link,
         # so collections meanwhile would scan thousands of new objects, again and again, to free
         # nothing (10,000 links: a dozen young collections, and the full one they lead to).
-        with _GC_PAUSE, planner._lock:
+        with GC_PAUSE, planner._lock:
             timeout, schedule = planner._timeout, planner._schedule
             planner._gate.add_many(new)
             planner._links.update(dict.fromkeys(new))

@@ -209,7 +209,8 @@ class SchedulePlanner(BasePlanner):
                     # finds their next due time once (a grid is immutable, see schedules._Grid).
                     timeline = grids.get(key)
                     if timeline is None:
-                        timeline = grids[key] = (schedule or link.schedule).bind(anchor, clock, "")
+                        timeline = grids[key] = (link.schedule if schedule is None else schedule).bind(
+                            anchor, clock, "")
                 else:
                     timeline = _bind(link, anchor, clock)
                 job._timeline = timeline
