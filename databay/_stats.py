@@ -307,18 +307,11 @@ class LinkStats:
         ``link.transfer()`` reads no clock. A node this link does not count
         (a dead-letter outlet) gets ``function`` back unchanged.
         """
-        counts = self.counts_of(node)
-        if counts is None:
+        if self.counts_of(node) is None:
             return function
 
         def timed_call(*args: Any) -> Any:
-            start = perf_counter()
-            try:
-                return function(*args)
-            finally:
-                counts.seconds += perf_counter() - start
-                counts.timed_calls += 1
-                self.changes = self.counted = _next_change()
+            return self.call_timed(node, function, *args)
 
         return timed_call
 
