@@ -597,13 +597,15 @@ class LinkStats:
             "duration_seconds": None if running else timing.last_duration,
             "records": None if running or not records else records[-1]}
         last_success = timing.last_success
+        success_at = None if last_success is None else last_success + to_wall
+        lateness_shown = lateness.shown or _nothing_shown()  # Window.shown: never changed
+        duration_shown = durations.shown or _nothing_shown()
         if lend is not None:
             # the counters did not move: the previous snapshot with the timing, and whatever
             # else moved, stored in, in one call
-            snapshot = dict(lend, last_transfer=last_transfer,
-                            last_success_at=None if last_success is None else last_success + to_wall,
-                            next_due_at=next_due, lateness_seconds=lateness.shown or _nothing_shown(),
-                            duration_seconds=durations.shown or _nothing_shown(), recent=recent)
+            snapshot = dict(lend, last_transfer=last_transfer, last_success_at=success_at,
+                            next_due_at=next_due, lateness_seconds=lateness_shown,
+                            duration_seconds=duration_shown, recent=recent)
             if lend["health"] != health:
                 snapshot["health"] = health
             if failing_since is not None:
@@ -629,7 +631,7 @@ class LinkStats:
             self._counter_sections(snapshot, link, inlets, outlets, run, pulled, batches, handed, running,
                                    pending)
             snapshot["last_transfer"] = last_transfer
-            snapshot["last_success_at"] = None if last_success is None else last_success + to_wall
+            snapshot["last_success_at"] = success_at
             if failing_since is not None:
                 snapshot["failing_since"] = failing_since + to_wall
             if shown_error is not _UNSEEN:
@@ -637,8 +639,8 @@ class LinkStats:
             if shown_warning is not _UNSEEN:
                 snapshot["last_warning"] = shown_warning
             snapshot["next_due_at"] = next_due
-            snapshot["lateness_seconds"] = lateness.shown or _nothing_shown()  # Window.shown: never changed
-            snapshot["duration_seconds"] = durations.shown or _nothing_shown()
+            snapshot["lateness_seconds"] = lateness_shown
+            snapshot["duration_seconds"] = duration_shown
             snapshot["recent"] = recent
         if not retimed:
             if shown_error is _UNSEEN:

@@ -862,32 +862,30 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
         for node in acquired:  # Link._release_nodes
             try:
                 cls = type(node)
-                if cls not in inline:
-                    if not released_inline(cls):
-                        stopped = node._release() is True  # a mock's may return a mock
-                        if stopped:
-                            hub = link._stats.hub
-                            if hub is not None and hub.active:
-                                link._stats.node_changed(node, False)
-                        continue
+                plain = cls in inline
+                if not plain and released_inline(cls):
                     inline.add(cls)
-                stopped = False
-                lock = node._lifecycle_lock
-                lock.acquire()
-                try:  # Lifecycle._release and try_shutdown, step by step
-                    users = node._users
-                    if users > 1:
-                        node._users = users - 1
-                    elif users == 1:
-                        node._users = 0
-                        if node._started_by_users:
-                            node._started_by_users = False
-                            if node._active:
-                                node._active = False
-                                stopped = True
-                                node.on_shutdown()
-                finally:
-                    lock.release()
+                    plain = True
+                if not plain:
+                    stopped = node._release() is True  # a mock's may return a mock
+                else:
+                    stopped = False
+                    lock = node._lifecycle_lock
+                    lock.acquire()
+                    try:  # Lifecycle._release and try_shutdown, step by step
+                        users = node._users
+                        if users > 1:
+                            node._users = users - 1
+                        elif users == 1:
+                            node._users = 0
+                            if node._started_by_users:
+                                node._started_by_users = False
+                                if node._active:
+                                    node._active = False
+                                    stopped = True
+                                    node.on_shutdown()
+                    finally:
+                        lock.release()
                 if stopped:
                     stats = link._stats
                     hub = stats.hub  # checked here: at shutdown a call per node costs more

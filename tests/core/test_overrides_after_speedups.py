@@ -2,6 +2,8 @@
 statement are still honoured, and an inlet's own metadata stays its own."""
 from unittest import mock
 
+import pytest
+
 from databay import Inlet, Link, Outlet
 from databay_testing import VirtualClock, virtual_planner
 
@@ -49,10 +51,11 @@ def test_add_inlets_set_after_the_class_statement_is_used():
     assert spy.call_count == 1
 
 
-def test_shutdown_calls_a_patched_link_on_shutdown():
+@pytest.mark.parametrize("method", ["on_shutdown", "flush"])
+def test_shutdown_calls_a_patched_link_method(method):
     link = Link(I(), O(), interval=1.0)
     clock = VirtualClock()
-    with mock.patch.object(Link, "on_shutdown", autospec=True, side_effect=Link.on_shutdown) as spy:
+    with mock.patch.object(Link, method, autospec=True, side_effect=getattr(Link, method)) as spy:
         with virtual_planner(link, clock=clock):
             clock.advance(1.0)
     assert spy.call_count == 1
@@ -66,12 +69,3 @@ def test_shutdown_calls_an_instance_level_link_flush_of_a_link_holding_nothing()
     with virtual_planner(link, clock=clock):
         clock.advance(1.0)
     assert calls == ["flush"]
-
-
-def test_shutdown_calls_a_patched_link_flush():
-    link = Link(I(), O(), interval=1.0)
-    clock = VirtualClock()
-    with mock.patch.object(Link, "flush", autospec=True, side_effect=Link.flush) as spy:
-        with virtual_planner(link, clock=clock):
-            clock.advance(1.0)
-    assert spy.call_count == 1
