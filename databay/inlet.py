@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ._coroutines import _CO_COROUTINE, _FunctionType, _MethodType, is_awaitable, is_coroutine_callable
+from ._coroutines import is_awaitable, is_coroutine_callable
 from ._lifecycle import Lifecycle, check_initialised
 from ._validation import check_mapping
 from .record import Record
@@ -37,11 +37,7 @@ class Inlet(Lifecycle, ABC):
         # written for 0.3.0 fill through self._metadata (an empty dict is not tracked by the GC)
         self._metadata: Mapping = {} if metadata is None else check_mapping("metadata", metadata)
         self._active = False  # all _init_lifecycle sets, without its call: inlets are built by the thousand
-        pull: Any = self.pull  # a plain method: is_coroutine_callable's first test, without its call
-        if type(pull) is _MethodType and type(pull.__func__) is _FunctionType:
-            self._uses_coroutine = bool(pull.__func__.__code__.co_flags & _CO_COROUTINE)
-        else:
-            self._uses_coroutine = is_coroutine_callable(pull)
+        self._uses_coroutine = is_coroutine_callable(self.pull)
 
     @property
     def metadata(self) -> Mapping:
