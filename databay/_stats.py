@@ -23,9 +23,10 @@ failure path). A planner never runs two transfers of one link at once, so the
 only writer of a link's counters is its running transfer; counters of a link
 whose ``transfer()`` is called from several threads at once may lose counts.
 
-Snapshots are plain dicts of numbers, strings, lists and None, ready for
-``json.dumps``, and read-only: a link that did not change since its last
-snapshot gives that same dict again (see :meth:`LinkStats.snapshot`).
+Snapshots are plain dicts of numbers, strings, lists, tuples (the recent
+series, see :class:`Series`) and None, ready for ``json.dumps``, and
+read-only: a link that did not change since its last snapshot gives that
+same dict again (see :meth:`LinkStats.snapshot`).
 Times on the hot path are ``time.perf_counter()`` readings; snapshots turn
 them into seconds since the epoch.
 """
@@ -91,8 +92,59 @@ class NodeStats:
         return stats.handed - self.handed_base - self.failed_records + self.extra_records
 
 
-class Window:
-    """The last :data:`WINDOW` values of a series, in order and sorted, and the summary a snapshot shows.
+class Series:
+    """The last :data:`WINDOW` values of a series, oldest first, and the tuple a snapshot shows of them.
+
+    A snapshot's ``recent`` section shows a link's series as tuples: nothing
+    a caller can edit reaches the link, and a reader on another thread sees
+    one consistent series. ``recent`` is that tuple, made by :meth:`add` when
+    a snapshot showed the series since the previous value (``watched``), so
+    the next snapshot holds it as it is; otherwise None, and a snapshot makes
+    its own (:meth:`for_snapshot`). Made on every value, the tuple would cost
+    each transfer 64 reference-count writes into float objects gone cold
+    since the link's last transfer (callgrind, 500 links round-robin: +10 %
+    instructions and +60 cache misses per planner-run transfer); made only
+    while someone watches, it costs a link nobody watches nothing, and a
+    watched one no copy in stats().
+
+    ``kept_recent`` is the tuple before ``recent``, held one value longer: the
+    snapshot a ``stats()`` call replaces usually shows it, and if the series
+    had let go of it, that call would free it (reading the floats in it, in
+    memory gone cold since: thousands of links). The next value frees it
+    here instead.
+    """
+
+    __slots__ = ("values", "recent", "kept_recent", "watched")
+
+    def __init__(self) -> None:
+        self.values: List[Any] = []  # oldest first
+        self.recent: Optional[Tuple[Any, ...]] = ()  # see above
+        self.kept_recent: Optional[Tuple[Any, ...]] = None
+        self.watched = False
+
+    def add(self, value: Any) -> None:
+        values = self.values
+        if len(values) == WINDOW:
+            del values[0]
+        values.append(value)
+        recent = self.recent
+        if self.watched:
+            self.watched = False
+            self.kept_recent = recent
+            self.recent = tuple(values)
+        elif recent is not None:
+            self.kept_recent = recent
+            self.recent = None
+
+    def for_snapshot(self) -> Tuple[Any, ...]:
+        """The series as a snapshot shows it (see above)."""
+        self.watched = True
+        recent = self.recent
+        return tuple(self.values) if recent is None else recent
+
+
+class Window(Series):
+    """A :class:`Series` of numbers, also sorted, and the summary a snapshot shows.
 
     Kept sorted as values arrive (a bisect per value, on the planner's timing
     path), so the p50/p99/max summary is read off, never sorted for. ``shown``
@@ -101,16 +153,19 @@ class Window:
     :func:`percentile` calls it replaces), replaced whole, never changed after,
     so snapshots hand it out as it is and a reader on another thread sees one
     consistent dict. None until the first value (a snapshot builds that one).
+    ``kept`` is the summary before, held one value longer for the reason a
+    series holds ``kept_recent``.
     """
 
-    __slots__ = ("values", "ordered", "count", "total", "shown")
+    __slots__ = ("ordered", "count", "total", "shown", "kept")
 
     def __init__(self) -> None:
-        self.values: List[float] = []  # oldest first
+        Series.__init__(self)
         self.ordered: List[float] = []
         self.count = 0  # values ever added
         self.total = 0.0  # their sum
         self.shown: Optional[Dict[str, Any]] = None
+        self.kept: Optional[Dict[str, Any]] = None  # see above
 
     def add(self, value: float) -> None:
         ordered = self.ordered
@@ -119,12 +174,21 @@ class Window:
             del ordered[bisect_left(ordered, values[0])]
             del values[0]
         values.append(value)
+        recent = self.recent  # Series.add from here, inlined (a call: ~500 instructions per value)
+        if self.watched:
+            self.watched = False
+            self.kept_recent = recent
+            self.recent = tuple(values)
+        elif recent is not None:
+            self.kept_recent = recent
+            self.recent = None
         insort(ordered, value)
         self.count = count = self.count + 1
         self.total = total = self.total + value
         size = len(values)
         low, high, part, low99, high99, part99 = _SPOTS[size]  # percentile(ordered, 0.5 / 0.99), inlined
         middle, top = ordered[low], ordered[low99]
+        self.kept = self.shown
         self.shown = {"p50": middle + (ordered[high] - middle) * part,
                       "p99": top + (ordered[high99] - top) * part99,
                       "max": ordered[-1], "window": size, "count": count, "sum": total}
@@ -162,7 +226,7 @@ class Timing:
         self.start = 0.0  # perf_counter() when the last planner-run transfer started
         self.pulled_at_start = 0
         self.durations = Window()  # seconds, of every planner-run transfer that ended
-        self.records: List[int] = []  # records pulled per timed transfer, oldest first
+        self.records = Series()  # records pulled per timed transfer
         self.last_duration = 0.0
         self.lateness = Window()  # seconds after the due time
         self.last_success: Optional[float] = None
@@ -249,10 +313,7 @@ class LinkStats:
         timing.last_duration = duration = now - start
         records = self.pulled - timing.pulled_at_start
         timing.durations.add(duration)
-        recent = timing.records
-        recent.append(records)
-        if len(recent) > WINDOW:
-            del recent[0]
+        timing.records.add(records)
         self.running = False
         failed = error is not None or self.error_run == self.run
         if error is not None:
@@ -588,10 +649,10 @@ class LinkStats:
 
         timing = self.timing
         durations, lateness = timing.durations, timing.lateness
-        # the link's own lists are copied: an edited snapshot never reaches the link's windows,
-        # and last_transfer reads the same copy as recent (a transfer may end meanwhile)
-        records = timing.records[:]
-        recent = {"lateness_seconds": lateness.values[:], "records": records}
+        # tuples, shared with the link while it watches them (see Series): read once, so last_transfer
+        # reads the same series as recent (a transfer may end meanwhile)
+        records = timing.records.for_snapshot()
+        recent = {"lateness_seconds": lateness.for_snapshot(), "records": records}
         last_transfer = None if not durations.count and not running else {
             "started_at": timing.start + to_wall,
             "duration_seconds": None if running else timing.last_duration,

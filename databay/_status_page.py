@@ -13,7 +13,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, Optional, Sequence
 
 #: Seconds between refreshes of the page.
 REFRESH_SECONDS = 5
@@ -171,7 +171,7 @@ def _row(link: Dict[str, Any], now: float) -> str:
                due_text, error_text, sparks))
 
 
-def _line(values: List[float], colour: str, unit: str, width: int = 120, height: int = 24) -> str:
+def _line(values: Sequence[float], colour: str, unit: str, width: int = 120, height: int = 24) -> str:
     """An inline SVG polyline of ``values`` (oldest first), scaled to its own maximum."""
     if not values:
         return "<svg class=\"spark\" width=\"%d\" height=\"%d\"></svg>" % (width, height)
@@ -185,7 +185,7 @@ def _line(values: List[float], colour: str, unit: str, width: int = 120, height:
             % (width, height, width, height, _e(_duration(max(values))), len(values), colour, points))
 
 
-def _bars(values: List[int], colour: str, width: int = 120, height: int = 24) -> str:
+def _bars(values: Sequence[int], colour: str, width: int = 120, height: int = 24) -> str:
     """An inline SVG bar chart of ``values`` (oldest first), scaled to its own maximum."""
     if not values:
         return "<svg class=\"spark\" width=\"%d\" height=\"%d\"></svg>" % (width, height)

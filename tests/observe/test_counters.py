@@ -97,14 +97,14 @@ def test_planner_runs_are_timed_and_planner_stats_hold_every_link(obs):
     assert list(by_name) == ["ok", "bad"]
     good = by_name["ok"]
     assert good["transfers"]["run"] == 3 and good["transfers"]["succeeded"] == 3
-    assert good["recent"]["records"] == [2, 2, 2]
+    assert good["recent"]["records"] == (2, 2, 2)
     assert good["duration_seconds"]["count"] == 3 and good["duration_seconds"]["window"] == 3
     assert 0 <= good["duration_seconds"]["p50"] <= good["duration_seconds"]["max"]
     assert good["lateness_seconds"]["count"] == 0  # on demand: not late for anything
     assert good["last_transfer"]["records"] == 2 and good["last_success_at"] is not None
     assert good["next_due_at"] is not None and good["next_due_at"] > stats["planner"]["time"] + 3000
     failing = by_name["bad"]
-    assert failing["transfers"]["failed"] == 3 and failing["recent"]["records"] == [5, 5, 5]
+    assert failing["transfers"]["failed"] == 3 and failing["recent"]["records"] == (5, 5, 5)
     assert failing["last_success_at"] is None and failing["health"] == "failing"
     assert failing["failing_since"] <= failing["last_error"]["at"]
     json.dumps(stats, allow_nan=False)

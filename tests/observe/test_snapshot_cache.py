@@ -7,6 +7,7 @@ kind of change shows in the next snapshot exactly as a snapshot built from
 scratch shows it.
 """
 
+import gc
 import time
 
 import pytest
@@ -504,14 +505,15 @@ def test_what_moves_with_the_timing_alone_shows_in_a_lending_snapshot(held, monk
     assert again["tags"] is fresh["tags"] and again["name"] == "cached.renamed"
 
 
-def test_an_edited_snapshot_never_reaches_the_links_windows_or_later_snapshots(held):
-    """Snapshots are read-only, but a caller who edits one anyway (its recent lists, its last
-    transfer) changes neither the link's own windows nor what any later snapshot shows, whichever
-    path builds it: timing only (lending the rest), counted (built again), or reused."""
+def test_a_snapshots_recent_series_cannot_be_edited_and_later_snapshots_are_unaffected(held):
+    """A snapshot's ``recent`` series are the link's own tuples (not copied): a caller cannot edit
+    them, and whatever else a caller edits of a snapshot (its recent section, its last transfer)
+    changes neither the link's own windows nor what any later snapshot shows, whichever path
+    builds it: timing only (lending the rest), counted (built again), or reused."""
     link, _, _, planner = held
     stats = link._stats
     lateness, records = [], []
-    for round_ in range(WINDOW + 5):  # past a full window: values leave the link's own lists
+    for round_ in range(WINDOW + 5):  # past a full window: values leave the link's own series
         planner.force_transfer()  # counted: 3 records (on demand: no lateness)
         records.append(3)
         edited = link.stats()
@@ -520,9 +522,16 @@ def test_an_edited_snapshot_never_reaches_the_links_windows_or_later_snapshots(h
         records.append(0)
         for snapshot in (edited, link.stats()):
             recent = snapshot["recent"]
-            recent["lateness_seconds"].append(-1.0)
-            del recent["lateness_seconds"][0]
-            recent["records"][:] = [7] * 3
+            for series in (recent["lateness_seconds"], recent["records"]):
+                assert type(series) is tuple
+                with pytest.raises(AttributeError):
+                    series.append(-1.0)
+                with pytest.raises(TypeError):
+                    series[0] = 7
+                with pytest.raises(TypeError):
+                    del series[0]
+            recent["lateness_seconds"] += (-1.0,)  # rebinds the snapshot's key, not the link's series
+            recent["records"] = [7] * 3
             recent["extra"] = []
             if snapshot["last_transfer"] is not None:
                 snapshot["last_transfer"]["records"] = 99
@@ -530,7 +539,9 @@ def test_an_edited_snapshot_never_reaches_the_links_windows_or_later_snapshots(h
     lateness.append(0.5)
     records.append(0)
     shown = link.stats()
-    assert shown["recent"] == {"lateness_seconds": lateness[-WINDOW:], "records": records[-WINDOW:]}
+    assert shown["recent"] == {"lateness_seconds": tuple(lateness[-WINDOW:]),
+                               "records": tuple(records[-WINDOW:])}
+    assert shown["recent"]["lateness_seconds"] is stats.timing.lateness.recent  # shared, not copied
     assert shown["last_transfer"]["records"] == 0
     assert stats.timing.lateness.values == lateness[-WINDOW:]
     assert stats.timing.lateness.ordered == sorted(lateness[-WINDOW:])
@@ -538,5 +549,55 @@ def test_an_edited_snapshot_never_reaches_the_links_windows_or_later_snapshots(h
     planner.force_transfer()
     records.append(3)
     built = link.stats()
-    assert built["recent"] == {"lateness_seconds": lateness[-WINDOW:], "records": records[-WINDOW:]}
+    assert built["recent"] == {"lateness_seconds": tuple(lateness[-WINDOW:]),
+                               "records": tuple(records[-WINDOW:])}
     assert built["last_transfer"]["records"] == 3
+
+
+def test_a_watched_links_series_are_shared_with_snapshots_and_held_one_value_longer(held):
+    """While snapshots are taken (someone watches), each new value makes the link publish its recent
+    series as tuples that the next snapshot shares (no copy in stats()), and the link holds what the
+    snapshot a stats() call replaces showed (series and summaries) one value longer, so that call
+    frees none of them (nor the floats in them: memory gone cold on a busy planner)."""
+    link, _, _, planner = held
+    stats = link._stats
+    planner.force_transfer()
+    for _ in range(2):  # a snapshot, then a value: watched and published from here on
+        stats.ended(stats.started(0.0))  # (and every window has a value: its summary is its own)
+        link.stats()
+    for round_ in range(WINDOW + 3):  # filling up, then past a full window
+        if round_ % 3 == 0:
+            planner.force_transfer()  # counted: the next snapshot is built, not lent
+        else:
+            stats.ended(stats.started(round_ / 100.0))  # timing only: the lending path
+        before = link.stats()
+        timing = stats.timing
+        recent = before["recent"]
+        assert recent["lateness_seconds"] is timing.lateness.recent  # shared, not copied
+        assert recent["records"] is timing.records.recent
+        parts = (recent["lateness_seconds"], recent["records"], before["lateness_seconds"],
+                 before["duration_seconds"])
+        stats.ended(stats.started(0.5))
+        assert link.stats() is not before  # replaced it in the link's cache
+        holders = (timing.lateness, timing.records, timing.durations)
+        for part in parts:
+            assert any(referrer is holder for referrer in gc.get_referrers(part) for holder in holders)
+
+
+def test_a_link_nobody_watches_makes_no_tuples_of_its_series(held):
+    """Publishing a series costs a transfer 64 reference-count writes into cold floats: a link whose
+    stats nobody reads makes none, and the first snapshot after shows the series all the same."""
+    link, _, _, planner = held
+    stats = link._stats
+    lateness = []
+    for round_ in range(WINDOW + 3):
+        planner.force_transfer()
+        stats.ended(stats.started(round_ / 100.0))
+        lateness.append(round_ / 100.0)
+    timing = stats.timing
+    assert timing.lateness.recent is None and timing.records.recent is None
+    assert timing.durations.recent is None
+    shown = link.stats()["recent"]
+    assert shown == {"lateness_seconds": tuple(lateness[-WINDOW:]), "records": (3, 0) * (WINDOW // 2)}
+    stats.ended(stats.started(0.5))  # watched now: published
+    assert link.stats()["recent"]["lateness_seconds"] is timing.lateness.recent

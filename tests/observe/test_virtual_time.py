@@ -92,8 +92,8 @@ def test_on_time_transfers_have_zero_lateness_and_a_stall_counts_missed_and_late
         clock.step_to(1030.0)  # due at 1000, 1010, 1020, 1030
         stats = link.stats()
         assert stats["transfers"]["run"] == 4 and stats["transfers"]["missed"] == 0
-        assert stats["recent"]["lateness_seconds"] == [0.0, 0.0, 0.0, 0.0]
-        assert stats["recent"]["records"] == [2, 2, 2, 2]
+        assert stats["recent"]["lateness_seconds"] == (0.0, 0.0, 0.0, 0.0)
+        assert stats["recent"]["records"] == (2, 2, 2, 2)
         assert stats["next_due_at"] == pytest.approx(1040.0 + 1_800_000_000.0)
         clock.jump_to(1075.0)  # the machine stalled: 1040, 1050, 1060, 1070 went by
         clock.settle()
