@@ -263,3 +263,73 @@ def test_a_node_is_freed_when_its_last_reference_goes():
     finally:
         if enabled:
             gc.enable()
+
+
+class Told(Inlet):
+    """Appends "start NAME" / "stop NAME" to ``order`` from its hooks; ``hook`` runs inside
+    its on_shutdown."""
+
+    def __init__(self, name, order, hook=None):
+        super().__init__()
+        self.name, self.order, self.hook = name, order, hook
+
+    def pull(self, update):
+        return 1
+
+    def on_start(self):
+        self.order.append("start " + self.name)
+
+    def on_shutdown(self):
+        self.order.append("stop " + self.name)
+        if self.hook is not None:
+            self.hook()
+
+
+class ToldOut(Quiet):
+    def __init__(self, name, order):
+        super().__init__()
+        self.name, self.order = name, order
+
+    def on_start(self):
+        self.order.append("start " + self.name)
+
+    def on_shutdown(self):
+        self.order.append("stop " + self.name)
+
+
+def test_hooks_that_start_links_of_the_stopping_planner_again_keep_their_users():
+    """0.3.0 style, a node's on_shutdown calls ``link.on_start()`` of a link the same shutdown
+    stops: a later one (not stopped yet: nothing changes, it is stopped at its turn) and an
+    earlier one (stopped already: it uses its inlet, started again, and the shared outlet
+    again, so the outlet outlives the planner's shutdown until that link stops)."""
+    order = []
+    out = ToldOut("out", order)
+    a, b, c, d = (Told(name, order) for name in "abcd")
+    links = [Link(node, out, 3600) for node in (a, b, c, d)]
+    a.hook = links[2].on_start
+    c.hook = links[0].on_start
+    runner = run(planner_of(*links))
+    del order[:]
+    runner.stop()
+    assert order == ["stop a", "stop b", "stop c", "start a", "stop d"]
+    assert [node.active for node in (a, b, c, d, out)] == [True, False, False, False, True]
+    a.hook = None
+    links[0].on_shutdown()
+    assert order[5:] == ["stop a", "stop out"]
+    assert not a.active and not out.active
+
+
+def test_a_hook_that_stops_a_later_link_stops_a_shared_node_it_was_the_last_user_of():
+    """Node b's on_shutdown stops, by hand, a later link of the same shutdown that is the last
+    user of a node shared with an earlier link: that node stops there, inside b's hook, as
+    it would if the links had been stopped one by one."""
+    order = []
+    out, other = ToldOut("out", order), ToldOut("other", order)
+    a, b, c = (Told(name, order) for name in "abc")
+    links = [Link(a, out, 3600), Link(b, other, 3600), Link(c, out, 3600)]
+    b.hook = links[2].on_shutdown
+    runner = run(planner_of(*links))
+    del order[:]
+    runner.stop()
+    assert order == ["stop a", "stop b", "stop c", "stop out", "stop other"]
+    assert not any(node.active for node in (a, b, c, out, other))
