@@ -5,9 +5,10 @@ from __future__ import annotations
 import _thread
 import sys
 from _thread import TIMEOUT_MAX
+from itertools import chain
 
 from ._coroutines import LoopRunner
-from ._lifecycle import check_initialised, released_inline
+from ._lifecycle import _PLAIN_ON_SHUTDOWN, check_initialised, released_inline
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot, timed_steps
 from ._transfer import (
@@ -814,22 +815,104 @@ def flush_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]
     error)`` for each that raised. A plain link without retry queues, journal or
     processors holds nothing and is skipped here: 10,000 links, one loop."""
     for link in links:
-        try:  # flush read through the instance: one set on it, or patched, is called
-            kind = type(link)
-            if getattr(link.flush, "__func__", None) is _LINK_FLUSH:
-                if link._delivery is None and not link._processors and \
-                        (kind is Link or not kind._custom_pipeline):
-                    outlets = link._outlets
-                    if len(outlets) == 1:  # the usual link: no iterator
-                        if not outlets[0].processors:
-                            continue  # nothing a Buffer could hold
-                    elif not any(outlet.processors for outlet in outlets):
-                        continue
+        try:
+            try:  # flush read through the instance: one set on it, or patched, is called
+                own = link.flush.__func__ is _LINK_FLUSH  # type: ignore[attr-defined]
+            except AttributeError:  # a function set on the instance
+                own = False
+            if own:
+                if link._delivery is None and not link._processors and not link._custom_pipeline:
+                    for outlet in link._outlets:
+                        if outlet.processors:
+                            break
+                    else:
+                        continue  # nothing a Buffer could hold
                 if not link._holds_records():
                     continue  # what Link.flush() would find first: nothing to deliver
             link.flush()
         except Exception as error:  # noqa: BLE001 - every link gets its turn
             failed(link, error)
+
+
+def stop_quietly(links: Sequence[Link]) -> bool:
+    """``flush_links`` then ``shutdown_links`` of ``links`` (a planner's teardown) in one pass,
+    when they would flush nothing and run no code but ours; whether it did (False: nothing
+    was changed, and the caller runs them).
+
+    That is when every link is plain for both (Link's own ``flush`` and ``on_shutdown``,
+    read through the instance; no delivery state, event loop or failure log; no link or
+    outlet processors; the plain pipeline), nobody listens to the links' events, and
+    every node is of a class that keeps Lifecycle's ``_release``, ``try_shutdown`` and
+    ``on_shutdown`` (which does nothing) and identity for ``==``, with no ``on_shutdown``
+    of its own. Then nothing in this thread can see the steps between, and they are
+    batched by node: every link is marked stopped, then each distinct node is released
+    once, by the number of links using it, under its lock once (a node that 10,000
+    links share: one lock round, not 10,000), in the order of its last use, which is
+    the order one link at a time stops nodes in. The first link's nodes are checked
+    first: a planner whose nodes have hooks gives up at once.
+    """
+    from collections import Counter
+
+    try:  # reading only: anything unexpected leaves every link to the loops that report it
+        if links and not all(_quiet_kind(type(node)) for node in links[0]._acquired):
+            return False
+        acquireds = []
+        for link in links:
+            try:  # read through the instance: one set on it, or patched, is seen
+                if link.on_shutdown.__func__ is not _LINK_ON_SHUTDOWN:  # type: ignore[attr-defined]
+                    return False
+                if link.flush.__func__ is not _LINK_FLUSH:  # type: ignore[attr-defined]
+                    return False
+            except AttributeError:  # a function set on the instance
+                return False
+            if link._delivery is not None or link._runner is not None or \
+                    link._repeat_limiter is not None or link._processors or link._custom_pipeline:
+                return False
+            for outlet in link._outlets:
+                if outlet.processors:
+                    return False
+            hub = link._stats.hub
+            if hub is not None and hub.active:
+                return False
+            acquireds.append(link._acquired)
+        users = Counter(reversed(list(chain.from_iterable(acquireds))))  # node -> its links;
+        quiet: set = set()                                                 # the last used first
+        for node in users:
+            kind = type(node)
+            if kind not in quiet:
+                if not _quiet_kind(kind):
+                    return False
+                quiet.add(kind)
+            if "on_shutdown" in node.__dict__:
+                return False
+    except Exception:  # noqa: BLE001 - the loops report it, link by link
+        return False
+    for link in links:  # Link.on_shutdown's steps
+        link._running = False
+        link._acquired = ()
+    for node, count in reversed(users.items()):
+        lock = node._lifecycle_lock
+        lock.acquire()
+        try:  # Lifecycle._release's steps, ``count`` releases at once; on_shutdown does nothing
+            left = node._users
+            if left > count:  # links of another planner use it too
+                node._users = left - count
+            elif left:
+                node._users = 0
+                if node._started_by_users:
+                    node._started_by_users = False
+                    node._active = False
+        finally:
+            lock.release()
+    return True
+
+
+def _quiet_kind(kind: Any) -> bool:
+    """Whether ``stop_quietly`` may release nodes of class ``kind`` with Lifecycle's steps and
+    no hook: see ``_lifecycle.released_inline``; nodes key a Counter, so by identity."""
+    return released_inline(kind) and getattr(kind, "on_shutdown", None) is _PLAIN_ON_SHUTDOWN \
+        and getattr(kind, "__eq__", None) is object.__eq__ \
+        and getattr(kind, "__hash__", None) is object.__hash__
 
 
 def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]) -> None:
