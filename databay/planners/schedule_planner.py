@@ -15,7 +15,7 @@ import threading
 
 from .._deprecation import warn_deprecated
 from .._log import get_logger
-from .._validation import check_positive_int
+from .._validation import check_positive_int, to_seconds
 from ..base_planner import INFO, STOPPING, BasePlanner
 from ..errors import ScheduleIntervalError
 from ..link import Link
@@ -75,6 +75,20 @@ class _Job:
 
 #: ``Link.schedule``: a subclass overriding it is asked, never bypassed (see ``_start_planner``).
 _LINK_SCHEDULE = Link.schedule
+#: ``Link.interval``: databay 0.3.0's planners read it, so a subclass overriding it (and not
+#: ``schedule``) runs on the interval it returns (see ``_schedule_of``).
+_LINK_INTERVAL = Link.interval
+
+
+def _schedule_of(link: Link) -> Any:
+    """``link.schedule``; ``Every(link.interval)`` for a subclass that overrides ``interval``
+    but not ``schedule`` (as databay 0.3.0's planners did, which read ``link.interval``)."""
+    cls = type(link)
+    if cls.interval is not _LINK_INTERVAL and cls.schedule is _LINK_SCHEDULE:
+        interval = link.interval
+        if interval is not None:  # None: no interval (e.g. a Cron schedule); ask the schedule
+            return Every(to_seconds("%r.interval" % (link,), interval))
+    return link.schedule
 
 
 def _seed(link: Link) -> str:
@@ -85,7 +99,7 @@ def _seed(link: Link) -> str:
 
 def _bind(link: Link, anchor: float, clock: Any) -> Any:
     """``link``'s timeline from ``anchor``; the seed (a repr, maybe) only for a schedule using it."""
-    schedule = link.schedule
+    schedule = _schedule_of(link)
     unseeded = type(schedule) is Cron or (type(schedule) is Every and not schedule.jitter)
     return schedule.bind(anchor, clock, "" if unseeded else _seed(link))
 
@@ -132,6 +146,10 @@ class SchedulePlanner(BasePlanner):
         self._slots: Dict[float, List[_Job]] = {}  # due time -> jobs due then
         self._heap: List[float] = []  # the keys of _slots
         self._pool: Optional[WorkerPool] = None
+        # The first run's pool, made now: its locks and conditions (a Condition's set-up raises
+        # and catches three AttributeErrors) cost 30-60 µs of a cold start() before the
+        # immediate transfers. Later runs make theirs when they start.
+        self._first_pool: Optional[WorkerPool] = WorkerPool(self._threads)
         self._anchor_requested = 0.0
         self._anchor: Optional[float] = None  # when this run's timelines start; None while stopped
         self._current_run = _STOPPED  # the run jobs entered now belong to
@@ -190,7 +208,8 @@ class SchedulePlanner(BasePlanner):
     def _start_planner(self) -> None:
         """Run the scheduling loop in the calling thread until shutdown."""
         clock, wake = self._clock, self._wake
-        self._pool = WorkerPool(self._threads)
+        pool, self._first_pool = self._first_pool, None
+        self._pool = pool if pool is not None else WorkerPool(self._threads)
         with self._lock:
             anchor = self._anchor = self._anchor_requested
             self._current_run = _Run(True)
@@ -199,12 +218,13 @@ class SchedulePlanner(BasePlanner):
             for job in self._jobs.values():
                 link = job.link
                 key: Optional[Tuple[Any, float]]
-                if link._schedule is None and type(link).schedule is _LINK_SCHEDULE:
+                if link._schedule is None and type(link).schedule is _LINK_SCHEDULE and \
+                        type(link).interval is _LINK_INTERVAL:
                     # Link(interval=x) whose Every(x) was never asked for: its grid without making
                     # it (20 links: 50 µs between start() and the immediate transfers).
                     key, schedule = (link._interval_seconds, 0.0), None
                 else:
-                    schedule = link.schedule
+                    schedule = _schedule_of(link)
                     key = (schedule.seconds, schedule.offset) if type(schedule) is Every and \
                         not schedule.align and not schedule.jitter else None
                 if key is not None:
