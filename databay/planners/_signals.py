@@ -19,9 +19,18 @@ try:
     # The signal module's own ``signal()`` turns the handler it replaces into an enum member,
     # and for a function (SIGINT's default handler) that goes through a raised ValueError:
     # 40-120 µs of start() before the immediate transfers. Its C function answers as is.
-    from _signal import signal as _install  # type: ignore[import-not-found,unused-ignore]
+    from _signal import signal as _c_signal  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - an interpreter without the C module
-    _install = signal.signal
+    _c_signal = signal.signal
+_PYTHON_SIGNAL = signal.signal  # as imported: replaced later means patched (see _installer)
+
+
+def _installer() -> Any:
+    """The function that installs (and later restores) the handlers: the C one, unless
+    ``signal.signal`` was replaced (``mock.patch("signal.signal")`` in a test, say), which
+    is then what start() calls, as it did before."""
+    current = signal.signal
+    return _c_signal if current is _PYTHON_SIGNAL else current
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,12 +45,13 @@ class SignalShutdown:
     def __init__(self, planner: Any) -> None:
         self._planner = planner
         self._previous: Dict[int, Any] = {}
+        self._install = _installer()
         self.received = 0
         if threading.current_thread() is not threading.main_thread():
             return
         for number in (signal.SIGINT, signal.SIGTERM):
             try:
-                self._previous[number] = _install(number, self._handle)
+                self._previous[number] = self._install(number, self._handle)
             except (ValueError, OSError):  # pragma: no cover - e.g. an embedded interpreter
                 pass
 
@@ -61,4 +71,4 @@ class SignalShutdown:
     def restore(self) -> None:
         previous, self._previous = self._previous, {}
         for number, handler in previous.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            self._install(number, handler if handler is not None else signal.SIG_DFL)

@@ -382,6 +382,31 @@ def test_the_default_signal_handlers_are_restored_as_they_were():
     assert result.stdout.split() == ["[False,", "False]", "True", "True"]
 
 
+def test_a_patched_signal_signal_is_what_start_installs_and_restores_through():
+    """Test code that patches ``signal.signal`` (so that start() leaves the real handlers alone)
+    keeps the real handlers untouched: the C function start() uses otherwise is not used then."""
+    script = textwrap.dedent("""
+        import signal, threading
+        from unittest import mock
+        from databay import Link
+        from databay.planners import SchedulePlanner
+        before = signal.getsignal(signal.SIGINT)
+        planner = SchedulePlanner(Link([], [], 3600))
+        seen = []
+        def look():
+            seen.append(signal.getsignal(signal.SIGINT) is before)
+            planner.shutdown()
+        threading.Timer(0.3, look).start()
+        with mock.patch("signal.signal") as patched:
+            planner.start()
+        print(seen, patched.call_count, signal.getsignal(signal.SIGINT) is before)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[True]", "4", "True"]
+
+
 def test_signal_handlers_are_restored_after_start(tmp_path):
     """A blocking start() in the main thread installs SIGINT/SIGTERM handlers and restores the
     previous ones; handle_signals=False leaves them alone."""
