@@ -100,7 +100,7 @@ class Series:
     one consistent series. ``recent`` is that tuple, made by :meth:`add` when
     a snapshot showed the series since the previous value (``watched``), so
     the next snapshot holds it as it is; otherwise None, and a snapshot makes
-    its own (:meth:`for_snapshot`). Made on every value, the tuple would cost
+    its own (:meth:`LinkStats.snapshot`). Made on every value, the tuple would cost
     each transfer 64 reference-count writes into float objects gone cold
     since the link's last transfer (callgrind, 500 links round-robin: +10 %
     instructions and +60 cache misses per planner-run transfer); made only
@@ -135,12 +135,6 @@ class Series:
         elif recent is not None:
             self.kept_recent = recent
             self.recent = None
-
-    def for_snapshot(self) -> Tuple[Any, ...]:
-        """The series as a snapshot shows it (see above)."""
-        self.watched = True
-        recent = self.recent
-        return tuple(self.values) if recent is None else recent
 
 
 class Window(Series):
@@ -649,10 +643,18 @@ class LinkStats:
 
         timing = self.timing
         durations, lateness = timing.durations, timing.lateness
-        # tuples, shared with the link while it watches them (see Series): read once, so last_transfer
-        # reads the same series as recent (a transfer may end meanwhile)
-        records = timing.records.for_snapshot()
-        recent = {"lateness_seconds": lateness.for_snapshot(), "records": records}
+        # tuples, shared with the link while someone watches (see Series), else made here; read
+        # once, so last_transfer reads the same series as recent (a transfer may end meanwhile)
+        series = timing.records
+        series.watched = True
+        records = series.recent
+        if records is None:
+            records = tuple(series.values)
+        lateness.watched = True
+        shown_lateness = lateness.recent
+        if shown_lateness is None:
+            shown_lateness = tuple(lateness.values)
+        recent = {"lateness_seconds": shown_lateness, "records": records}
         last_transfer = None if not durations.count and not running else {
             "started_at": timing.start + to_wall,
             "duration_seconds": None if running else timing.last_duration,
