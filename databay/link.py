@@ -857,6 +857,7 @@ def stop_quietly(links: Sequence[Link]) -> bool:
         if links and not all(_quiet_kind(type(node)) for node in links[0]._acquired):
             return False
         acquireds = []
+        kind: Any = Link  # the class of the links checked last (one, usually)
         for link in links:
             try:  # read through the instance: one set on it, or patched, is seen
                 if link.on_shutdown.__func__ is not _LINK_ON_SHUTDOWN:  # type: ignore[attr-defined]
@@ -865,12 +866,16 @@ def stop_quietly(links: Sequence[Link]) -> bool:
                     return False
             except AttributeError:  # a function set on the instance
                 return False
-            if link._delivery is not None or link._runner is not None or \
-                    link._repeat_limiter is not None or link._processors or link._custom_pipeline:
-                return False
-            for outlet in link._outlets:
-                if outlet.processors:
+            if type(link) is not kind:
+                kind = type(link)
+                if kind._custom_pipeline:
                     return False
+            if link._delivery is not None or link._runner is not None or \
+                    link._repeat_limiter is not None or link._processors:
+                return False
+            outlets = link._outlets
+            if outlets[0].processors if len(outlets) == 1 else any(o.processors for o in outlets):
+                return False
             hub = link._stats.hub
             if hub is not None and hub.active:
                 return False
