@@ -839,9 +839,11 @@ def stop_quietly(links: Sequence[Link]) -> bool:
     when they would flush nothing and run no code but ours; whether it did (False: nothing
     was changed, and the caller runs them).
 
-    That is when every link is plain for both (Link's own ``flush`` and ``on_shutdown``,
-    read through the instance; no delivery state, event loop or failure log; no link or
-    outlet processors; the plain pipeline), nobody listens to the links' events, and
+    That is when every link is plain for both (Link's own ``flush`` and ``on_shutdown``:
+    its class keeps them and none is set on the link, which is read in its ``__dict__``
+    rather than through a bound method per link; no delivery state, event loop or failure
+    log; no link or outlet processors; the plain pipeline), nobody listens to the links'
+    events, and
     every node is of a class that keeps Lifecycle's ``_release``, ``try_shutdown`` and
     ``on_shutdown`` (which does nothing) and identity for ``==``, with no ``on_shutdown``
     of its own. Then nothing in this thread can see the steps between, and they are
@@ -857,19 +859,15 @@ def stop_quietly(links: Sequence[Link]) -> bool:
         if links and not all(_quiet_kind(type(node)) for node in links[0]._acquired):
             return False
         acquireds = []
-        kind: Any = Link  # the class of the links checked last (one, usually)
+        kind: Any = None  # the class of the links checked last (one, usually)
         for link in links:
-            try:  # read through the instance: one set on it, or patched, is seen
-                if link.on_shutdown.__func__ is not _LINK_ON_SHUTDOWN:  # type: ignore[attr-defined]
-                    return False
-                if link.flush.__func__ is not _LINK_FLUSH:  # type: ignore[attr-defined]
-                    return False
-            except AttributeError:  # a function set on the instance
-                return False
             if type(link) is not kind:
                 kind = type(link)
-                if kind._custom_pipeline:
+                if not _plain_link_class(kind):
                     return False
+            own = link.__dict__  # a flush or on_shutdown set on the link (64 bytes, made once)
+            if own and ("on_shutdown" in own or "flush" in own):
+                return False
             if link._delivery is not None or link._runner is not None or \
                     link._repeat_limiter is not None or link._processors:
                 return False
@@ -910,6 +908,14 @@ def stop_quietly(links: Sequence[Link]) -> bool:
         finally:
             lock.release()
     return True
+
+
+def _plain_link_class(kind: Any) -> bool:
+    """Whether links of class ``kind`` read Link's own ``flush`` and ``on_shutdown`` unless set
+    on the instance, and have the plain pipeline (``stop_quietly`` checks the instance)."""
+    return getattr(kind, "on_shutdown", None) is _LINK_ON_SHUTDOWN and \
+        getattr(kind, "flush", None) is _LINK_FLUSH and not kind._custom_pipeline and \
+        getattr(kind, "__getattribute__", None) is object.__getattribute__
 
 
 def _quiet_kind(kind: Any) -> bool:

@@ -146,3 +146,18 @@ def test_a_try_shutdown_override_is_called_once_by_the_last_link():
     out = Own()
     run_and_stop(planner_of([Link(Plain(), out, 3600) for _ in range(3)]))
     assert calls == [True] and not out.active
+
+
+def test_a_link_class_reading_its_attributes_its_own_way_is_stopped_through_them():
+    calls = []
+
+    class Watched(Link):
+        def __getattribute__(self, name):
+            value = super().__getattribute__(name)
+            if name == "on_shutdown":
+                return lambda: (calls.append(name), value())
+            return value
+
+    nodes = [Plain() for _ in range(2)]
+    run_and_stop(planner_of([Watched(node, Sink(), 3600) for node in nodes]))
+    assert calls == ["on_shutdown", "on_shutdown"] and not any(node.active for node in nodes)
