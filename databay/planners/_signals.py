@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from types import FunctionType
 
 from .._log import get_logger
 
@@ -22,15 +23,17 @@ try:
     from _signal import signal as _c_signal  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - an interpreter without the C module
     _c_signal = signal.signal
-_PYTHON_SIGNAL = signal.signal  # as imported: replaced later means patched (see _installer)
 
 
 def _installer() -> Any:
-    """The function that installs (and later restores) the handlers: the C one, unless
-    ``signal.signal`` was replaced (``mock.patch("signal.signal")`` in a test, say), which
-    is then what start() calls, as it did before."""
+    """The function that installs (and later restores) the handlers: the C one while
+    ``signal.signal`` is the signal module's own function, else what replaced it
+    (``mock.patch("signal.signal")`` in a test, say), which start() then calls as before."""
     current = signal.signal
-    return _c_signal if current is _PYTHON_SIGNAL else current
+    genuine = isinstance(current, FunctionType) and current.__module__ == "signal" and \
+        current.__name__ == "signal"
+    return _c_signal if genuine else current
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -60,6 +60,11 @@ class WorkerPool:
         self._watching = False  # the spawner was asked to watch, or watches (changed under the lock)
 
     @property
+    def max_workers(self) -> int:
+        """The most worker threads this pool grows to."""
+        return self._max_workers
+
+    @property
     def size(self) -> int:
         """How many worker threads exist now."""
         return len(self._threads)

@@ -15,7 +15,7 @@ import threading
 
 from .._deprecation import warn_deprecated
 from .._log import get_logger
-from .._validation import check_positive_int, to_seconds
+from .._validation import check_positive_int
 from ..base_planner import INFO, STOPPING, BasePlanner
 from ..errors import ScheduleIntervalError
 from ..link import Link
@@ -75,20 +75,6 @@ class _Job:
 
 #: ``Link.schedule``: a subclass overriding it is asked, never bypassed (see ``_start_planner``).
 _LINK_SCHEDULE = Link.schedule
-#: ``Link.interval``: databay 0.3.0's planners read it, so a subclass overriding it (and not
-#: ``schedule``) runs on the interval it returns (see ``_schedule_of``).
-_LINK_INTERVAL = Link.interval
-
-
-def _schedule_of(link: Link) -> Any:
-    """``link.schedule``; ``Every(link.interval)`` for a subclass that overrides ``interval``
-    but not ``schedule`` (as databay 0.3.0's planners did, which read ``link.interval``)."""
-    cls = type(link)
-    if cls.interval is not _LINK_INTERVAL and cls.schedule is _LINK_SCHEDULE:
-        interval = link.interval
-        if interval is not None:  # None: no interval (e.g. a Cron schedule); ask the schedule
-            return Every(to_seconds("%r.interval" % (link,), interval))
-    return link.schedule
 
 
 def _seed(link: Link) -> str:
@@ -99,7 +85,7 @@ def _seed(link: Link) -> str:
 
 def _bind(link: Link, anchor: float, clock: Any) -> Any:
     """``link``'s timeline from ``anchor``; the seed (a repr, maybe) only for a schedule using it."""
-    schedule = _schedule_of(link)
+    schedule = link.schedule
     unseeded = type(schedule) is Cron or (type(schedule) is Every and not schedule.jitter)
     return schedule.bind(anchor, clock, "" if unseeded else _seed(link))
 
@@ -209,7 +195,9 @@ class SchedulePlanner(BasePlanner):
         """Run the scheduling loop in the calling thread until shutdown."""
         clock, wake = self._clock, self._wake
         pool, self._first_pool = self._first_pool, None
-        self._pool = pool if pool is not None else WorkerPool(self._threads)
+        if pool is None or pool.max_workers != self._threads:  # ``_threads`` changed since built
+            pool = WorkerPool(self._threads)
+        self._pool = pool
         with self._lock:
             anchor = self._anchor = self._anchor_requested
             self._current_run = _Run(True)
@@ -218,13 +206,12 @@ class SchedulePlanner(BasePlanner):
             for job in self._jobs.values():
                 link = job.link
                 key: Optional[Tuple[Any, float]]
-                if link._schedule is None and type(link).schedule is _LINK_SCHEDULE and \
-                        type(link).interval is _LINK_INTERVAL:
+                if link._schedule is None and type(link).schedule is _LINK_SCHEDULE:
                     # Link(interval=x) whose Every(x) was never asked for: its grid without making
                     # it (20 links: 50 µs between start() and the immediate transfers).
                     key, schedule = (link._interval_seconds, 0.0), None
                 else:
-                    schedule = _schedule_of(link)
+                    schedule = link.schedule
                     key = (schedule.seconds, schedule.offset) if type(schedule) is Every and \
                         not schedule.align and not schedule.jitter else None
                 if key is not None:

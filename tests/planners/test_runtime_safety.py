@@ -382,27 +382,35 @@ def test_the_default_signal_handlers_are_restored_as_they_were():
     assert result.stdout.split() == ["[False,", "False]", "True", "True"]
 
 
-def test_a_patched_signal_signal_is_what_start_installs_and_restores_through():
+@pytest.mark.parametrize("built_inside_the_patch", [False, True])
+def test_a_patched_signal_signal_is_what_start_installs_and_restores_through(built_inside_the_patch):
     """Test code that patches ``signal.signal`` (so that start() leaves the real handlers alone)
-    keeps the real handlers untouched: the C function start() uses otherwise is not used then."""
+    keeps the real handlers untouched: the C function start() uses otherwise is not used then,
+    also when the planner (and so databay's signal module) is first built under the patch."""
     script = textwrap.dedent("""
-        import signal, threading
+        import signal, sys, threading
         from unittest import mock
         from databay import Link
         from databay.planners import SchedulePlanner
         before = signal.getsignal(signal.SIGINT)
+        inside = sys.argv[1] == "True"
+        patch = mock.patch("signal.signal")
+        if inside:
+            patched = patch.start()
         planner = SchedulePlanner(Link([], [], 3600))
         seen = []
         def look():
             seen.append(signal.getsignal(signal.SIGINT) is before)
             planner.shutdown()
         threading.Timer(0.3, look).start()
-        with mock.patch("signal.signal") as patched:
-            planner.start()
+        if not inside:
+            patched = patch.start()
+        planner.start()
+        patch.stop()
         print(seen, patched.call_count, signal.getsignal(signal.SIGINT) is before)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = subprocess.run([sys.executable, "-c", script, str(built_inside_the_patch)], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["[True]", "4", "True"]
 

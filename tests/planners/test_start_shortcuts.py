@@ -1,10 +1,7 @@
 """Shortcuts SchedulePlanner takes between ``start()`` and the immediate transfers, and the rules
 they must keep. Virtual time (``StepClock`` in conftest): no sleeping, no timing assertions."""
 
-import datetime
 import threading
-
-import pytest
 
 from databay import Every, Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
@@ -70,70 +67,25 @@ def test_links_bound_from_their_interval_share_the_grid_of_made_schedules(step_c
     assert links[1].schedule == Every(2)
 
 
-def test_a_link_subclass_overriding_interval_runs_on_the_interval_it_returns(step_clock):
-    """databay 0.3.0's planners read ``link.interval``: a subclass that overrides it (and not
-    ``schedule``) runs every interval it returns, a timedelta or seconds, whether it is there
-    at start() or added while running; one returning None runs on its schedule.
 
-    Catches: binding such a link from the interval given to its constructor.
+def test_the_first_runs_pool_follows_threads_changed_after_the_planner_was_built(step_clock):
+    """The first run's worker pool is made when the planner is built (start() then skips that
+    work), but a 0.3.0-style subclass that sets ``_threads`` after ``__init__`` gets a pool of
+    that size, as when start() made it.
+
+    Catches: start() using the pool made when built whatever ``_threads`` says now.
     """
+    sizes = []
 
-    class EveryThird(Link):
-        @property
-        def interval(self):
-            return datetime.timedelta(seconds=3)
+    class OneThread(SchedulePlanner):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._threads = 1
 
-    class EveryTwo(Link):
-        interval = 2
+    class Probe(Outlet):
+        def push(self, records, update):
+            sizes.append(planner._pool.max_workers)
 
-    class NoInterval(Link):
-        @property
-        def interval(self):
-            return None
-
-    third, two, none, plain, added = (ClockInlet(step_clock) for _ in range(5))
-    planner = SchedulePlanner([EveryThird(third, Sink(), interval=1), EveryTwo(two, Sink(), interval=1),
-                               NoInterval(none, Sink(), interval=1), Link(plain, Sink(), interval=1)],
-                              clock=step_clock)
-    thread = threading.Thread(target=planner.start, daemon=True)
-    thread.start()
-    try:
-        step_clock.advance_to(1000.5)
-        planner.add_links(EveryThird(added, Sink(), interval=1))
-        step_clock.advance_to(1009.5)
-    finally:
-        planner.shutdown(timeout=10)
-        thread.join(10)
-    assert not thread.is_alive()
-    assert third.times == [1000.0 + 3 * k for k in range(4)]
-    assert two.times == [1000.0 + 2 * k for k in range(5)]
-    assert none.times == plain.times == [1000.0 + k for k in range(10)]
-    assert added.times == [1003.5, 1006.5, 1009.5]
-
-
-def test_a_link_subclass_whose_interval_is_no_interval_is_refused(step_clock):
-    """What the override returns is checked as ``Link(interval=...)`` is, when the link is bound:
-    start() raises it (after shutting down), add_links() while running refuses the link."""
-
-    class Broken(Link):
-        interval = "soon"
-
-    broken = Broken(ClockInlet(step_clock), Sink(), interval=1)
-    with pytest.raises(TypeError, match=r"\.interval='soon' must be"):
-        SchedulePlanner(broken, clock=step_clock).start()
-
-    plain = ClockInlet(step_clock)
-    planner = SchedulePlanner(Link(plain, Sink(), interval=1), clock=step_clock)
-    thread = threading.Thread(target=planner.start, daemon=True)
-    thread.start()
-    try:
-        step_clock.advance_to(1000.5)
-        late = Broken(ClockInlet(step_clock), Sink(), interval=1)
-        with pytest.raises(TypeError, match=r"\.interval='soon' must be"):
-            planner.add_links(late)
-        assert late not in planner.links
-        step_clock.advance_to(1002.5)
-    finally:
-        planner.shutdown(timeout=10)
-        thread.join(10)
-    assert plain.times == [1000.0, 1001.0, 1002.0]
+    planner = OneThread(Link(ClockInlet(step_clock), Probe(), interval=1), clock=step_clock)
+    _run(planner, step_clock, 1001.5)
+    assert sizes and set(sizes) == {1}
