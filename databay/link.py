@@ -6,6 +6,7 @@ import _thread
 import sys
 from _thread import TIMEOUT_MAX
 from itertools import chain
+from operator import attrgetter
 
 from ._coroutines import LoopRunner
 from ._lifecycle import _PLAIN_ON_SHUTDOWN, check_initialised, released_inline
@@ -806,6 +807,7 @@ class Link:
 
 _LINK_ON_SHUTDOWN = Link.on_shutdown
 _LINK_FLUSH = Link.flush
+_ACQUIRED = attrgetter("_acquired")
 _ADD_INLETS = Link.add_inlets
 _ADD_OUTLETS = Link.add_outlets
 
@@ -850,14 +852,14 @@ def stop_quietly(links: Sequence[Link]) -> bool:
     batched by node: every link is marked stopped, then each distinct node is released
     once, by the number of links using it, under its lock once (a node that 10,000
     links share: one lock round, not 10,000), in the order of its last use, which is
-    the order one link at a time stops nodes in. The first link's nodes are checked
-    first: a planner whose nodes have hooks gives up at once.
+    the order one link at a time stops nodes in. The nodes' classes are checked first:
+    a planner with a node class that has a hook gives up at once.
     """
     from collections import Counter
 
     try:  # reading only: anything unexpected leaves every link to the loops that report it
-        if links and not all(_quiet_kind(type(node)) for node in links[0]._acquired):
-            return False
+        if not all(map(_quiet_kind, set(map(type, chain.from_iterable(map(_ACQUIRED, links)))))):
+            return False  # the node classes first (C-level loops): a hook anywhere, at once
         acquireds = []
         kind: Any = None  # the class of the links checked last (one, usually)
         for link in links:
@@ -879,13 +881,7 @@ def stop_quietly(links: Sequence[Link]) -> bool:
                 return False
             acquireds.append(link._acquired)
         users = Counter(reversed(list(chain.from_iterable(acquireds))))  # node -> its links;
-        quiet: set = set()                                                 # the last used first
-        for node in users:
-            kind = type(node)
-            if kind not in quiet:
-                if not _quiet_kind(kind):
-                    return False
-                quiet.add(kind)
+        for node in users:                                                 # the last used first
             if "on_shutdown" in node.__dict__:
                 return False
     except Exception:  # noqa: BLE001 - the loops report it, link by link
