@@ -141,8 +141,7 @@ class Lifecycle:
         Returns whether this call shut the node down (the link reports it as an
         event). A planner releases thousands of nodes at shutdown, so the lock is
         taken once: without a ``try_shutdown`` override its body runs under it.
-        ``link.shutdown_links`` and ``link.stop_quietly`` repeat these steps inline: change
-        them together.
+        ``link.shutdown_links`` repeats these steps inline: change both together.
         """
         lock = self._checked_lock()
         lock.acquire()
@@ -212,4 +211,3 @@ def released_inline(cls: type) -> bool:
 
 _PLAIN_RELEASE = Lifecycle._release
 _PLAIN_TRY_SHUTDOWN = Lifecycle.try_shutdown
-_PLAIN_ON_SHUTDOWN = Lifecycle.on_shutdown

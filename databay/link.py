@@ -5,11 +5,9 @@ from __future__ import annotations
 import _thread
 import sys
 from _thread import TIMEOUT_MAX
-from itertools import chain
-from operator import attrgetter
 
 from ._coroutines import LoopRunner
-from ._lifecycle import _PLAIN_ON_SHUTDOWN, check_initialised, released_inline
+from ._lifecycle import check_initialised, released_inline
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot, timed_steps
 from ._transfer import (
@@ -807,7 +805,6 @@ class Link:
 
 _LINK_ON_SHUTDOWN = Link.on_shutdown
 _LINK_FLUSH = Link.flush
-_ACQUIRED = attrgetter("_acquired")
 _ADD_INLETS = Link.add_inlets
 _ADD_OUTLETS = Link.add_outlets
 
@@ -834,92 +831,6 @@ def flush_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]
             link.flush()
         except Exception as error:  # noqa: BLE001 - every link gets its turn
             failed(link, error)
-
-
-def stop_quietly(links: Sequence[Link]) -> bool:
-    """``flush_links`` then ``shutdown_links`` of ``links`` (a planner's teardown) in one pass,
-    when they would flush nothing and run no code but ours; whether it did (False: nothing
-    was changed, and the caller runs them).
-
-    That is when every link is plain for both (Link's own ``flush`` and ``on_shutdown``:
-    its class keeps them and none is set on the link, which is read in its ``__dict__``
-    rather than through a bound method per link; no delivery state, event loop or failure
-    log; no link or outlet processors; the plain pipeline), nobody listens to the links'
-    events, and
-    every node is of a class that keeps Lifecycle's ``_release``, ``try_shutdown`` and
-    ``on_shutdown`` (which does nothing) and identity for ``==``, with no ``on_shutdown``
-    of its own. Then nothing in this thread can see the steps between, and they are
-    batched by node: every link is marked stopped, then each distinct node is released
-    once, by the number of links using it, under its lock once (a node that 10,000
-    links share: one lock round, not 10,000), in the order of its last use, which is
-    the order one link at a time stops nodes in. The nodes' classes are checked first:
-    a planner with a node class that has a hook gives up at once.
-    """
-    from collections import Counter
-
-    try:  # reading only: anything unexpected leaves every link to the loops that report it
-        if not all(map(_quiet_kind, set(map(type, chain.from_iterable(map(_ACQUIRED, links)))))):
-            return False  # the node classes first (C-level loops): a hook anywhere, at once
-        acquireds = []
-        kind: Any = None  # the class of the links checked last (one, usually)
-        for link in links:
-            if type(link) is not kind:
-                kind = type(link)
-                if not _plain_link_class(kind):
-                    return False
-            own = link.__dict__  # a flush or on_shutdown set on the link (64 bytes, made once)
-            if own and ("on_shutdown" in own or "flush" in own):
-                return False
-            if link._delivery is not None or link._runner is not None or \
-                    link._repeat_limiter is not None or link._processors:
-                return False
-            outlets = link._outlets
-            if outlets[0].processors if len(outlets) == 1 else any(o.processors for o in outlets):
-                return False
-            hub = link._stats.hub
-            if hub is not None and hub.active:
-                return False
-            acquireds.append(link._acquired)
-        users = Counter(reversed(list(chain.from_iterable(acquireds))))  # node -> its links;
-        for node in users:                                                 # the last used first
-            if "on_shutdown" in node.__dict__:
-                return False
-    except Exception:  # noqa: BLE001 - the loops report it, link by link
-        return False
-    for link in links:  # Link.on_shutdown's steps
-        link._running = False
-        link._acquired = ()
-    for node, count in reversed(users.items()):
-        lock = node._lifecycle_lock
-        lock.acquire()
-        try:  # Lifecycle._release's steps, ``count`` releases at once; on_shutdown does nothing
-            left = node._users
-            if left > count:  # links of another planner use it too
-                node._users = left - count
-            elif left:
-                node._users = 0
-                if node._started_by_users:
-                    node._started_by_users = False
-                    node._active = False
-        finally:
-            lock.release()
-    return True
-
-
-def _plain_link_class(kind: Any) -> bool:
-    """Whether links of class ``kind`` read Link's own ``flush`` and ``on_shutdown`` unless set
-    on the instance, and have the plain pipeline (``stop_quietly`` checks the instance)."""
-    return getattr(kind, "on_shutdown", None) is _LINK_ON_SHUTDOWN and \
-        getattr(kind, "flush", None) is _LINK_FLUSH and not kind._custom_pipeline and \
-        getattr(kind, "__getattribute__", None) is object.__getattribute__
-
-
-def _quiet_kind(kind: Any) -> bool:
-    """Whether ``stop_quietly`` may release nodes of class ``kind`` with Lifecycle's steps and
-    no hook: see ``_lifecycle.released_inline``; nodes key a Counter, so by identity."""
-    return released_inline(kind) and getattr(kind, "on_shutdown", None) is _PLAIN_ON_SHUTDOWN \
-        and getattr(kind, "__eq__", None) is object.__eq__ \
-        and getattr(kind, "__hash__", None) is object.__hash__
 
 
 def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]) -> None:

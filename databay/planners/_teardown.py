@@ -31,7 +31,7 @@ def held_records(link: Any) -> int:
 def teardown(planner: Any) -> None:
     """Finish a planner whose state is STOPPING and set it back to IDLE."""
     from ..base_planner import IDLE
-    from ..link import flush_links, shutdown_links, stop_quietly
+    from ..link import flush_links, shutdown_links
 
     left: List[Any] = []
     try:
@@ -43,9 +43,8 @@ def teardown(planner: Any) -> None:
             if left:
                 skip = set(left)
                 links = [link for link in links if link not in skip]
-        if not stop_quietly(links):  # in one pass when that flushes nothing and runs no hook
-            flush_links(links, lambda link, error: failed(planner, "flush", link, error))
-            shutdown_links(links, lambda link, error: failed(planner, "on_shutdown", link, error))
+        flush_links(links, lambda link, error: failed(planner, "flush", link, error))
+        shutdown_links(links, lambda link, error: failed(planner, "on_shutdown", link, error))
         if left:
             _LOGGER.error("Shut down %r leaving %d link(s) behind, their transfer still running: %s; "
                           "their Buffers hold %d record(s) not delivered",

@@ -1,7 +1,7 @@
-"""A planner's shutdown of links whose nodes have no hooks of their own is done in one pass,
-batched by node (``link.stop_quietly``): these tests hold what that pass must still do, and
-what makes a shutdown leave it for the link-by-link loops (a hook, an override, a listener,
-a Buffer)."""
+"""A planner's shutdown of many plain links whose nodes have no hooks of their own: what it
+must still do for nodes shared with others, equal to each other, patched, listened to, behind
+Buffers or overrides. Written for a shutdown that batched node releases (taken back: see
+docs/design.md "Node lifecycle"); they hold for any faster shutdown tried later."""
 
 import threading
 import time
