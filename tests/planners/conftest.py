@@ -140,6 +140,16 @@ class Runner:
         self.thread.join(timeout)
 
 
+def run_started(planner):
+    """A :class:`Runner` of ``planner`` once the planner says it runs (start() is in its thread)."""
+    runner = Runner(planner).start()
+    deadline = time.monotonic() + 10
+    while not planner.running:
+        assert time.monotonic() < deadline and runner.thread.is_alive(), runner.error
+        time.sleep(0.001)
+    return runner
+
+
 @pytest.fixture
 def run_in_thread():
     """Start planners in background threads; shut any left running down afterwards."""

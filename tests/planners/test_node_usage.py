@@ -16,7 +16,7 @@ import weakref
 from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 
-from .conftest import Runner
+from .conftest import Runner, run_started
 
 
 class Quiet(Outlet):
@@ -62,19 +62,10 @@ def planner_of(*links):
     return SchedulePlanner(list(links), immediate_transfer=False, handle_signals=False)
 
 
-def run(planner):
-    runner = Runner(planner).start()
-    deadline = time.monotonic() + 10
-    while not planner.running:
-        assert time.monotonic() < deadline and runner.thread.is_alive(), runner.error
-        time.sleep(0.001)
-    return runner
-
-
 def test_a_node_shared_by_two_planners_stops_once_when_the_last_of_them_stops():
     shared = Strict()
-    first = run(planner_of(Link(shared, Quiet(), 3600)))
-    second = run(planner_of(Link(shared, Quiet(), 3600), Link(Strict(), Quiet(), 3600)))
+    first = run_started(planner_of(Link(shared, Quiet(), 3600)))
+    second = run_started(planner_of(Link(shared, Quiet(), 3600), Link(Strict(), Quiet(), 3600)))
     assert shared.active and shared.starts == 1
     first.stop()
     assert shared.active and shared.stops == 0  # the second planner still uses it
@@ -94,7 +85,7 @@ def test_a_planner_starting_while_another_stops_their_shared_node_starts_it_agai
         assert proceed.wait(10)
 
     shared = Strict(stopping=hold)
-    stopping = run(planner_of(Link(shared, Quiet(), 3600)))
+    stopping = run_started(planner_of(Link(shared, Quiet(), 3600)))
     starting = planner_of(Link(shared, Quiet(), 3600))
     stopper = threading.Thread(target=stopping.stop)
     stopper.start()
@@ -128,7 +119,7 @@ def test_a_shutdown_ends_its_own_hooks_before_it_waits_for_another_threads_hook(
         first_done.append(True)
 
     second = Strict("second", stopping=needs_first)
-    runner = run(planner_of(Link(first, Quiet(), 3600), Link(second, Quiet(), 3600)))
+    runner = run_started(planner_of(Link(first, Quiet(), 3600), Link(second, Quiet(), 3600)))
     by_hand = threading.Thread(target=second.try_shutdown)  # the second node's hook runs there
     by_hand.start()
     deadline = time.monotonic() + 10
@@ -170,7 +161,7 @@ def test_links_that_are_not_plain_and_nodes_with_their_own_try_shutdown_keep_lin
     nodes[2].order = order
     links = [Link(node, shared, 3600) for node in nodes]
     links[1].on_shutdown = lambda link=links[1]: (order.append("link b"), Link.on_shutdown(link))
-    runner = run(planner_of(*links))
+    runner = run_started(planner_of(*links))
     runner.stop()
     assert order == ["a", "link b", "b", "c:try_shutdown", "c", "d", "e", "shared"]
 
@@ -220,7 +211,7 @@ def test_a_hook_that_starts_a_link_on_a_node_stopped_later_keeps_that_node_runni
     other = Link(b, Quiet(), interval=3600)
     a = Strict("a", stopping=other.on_start)
     planner = planner_of(Link(a, Quiet(), interval=3600), Link(b, Quiet(), interval=3600))
-    run(planner).stop()
+    run_started(planner).stop()
     assert (a.stops, b.starts, b.stops, b.state) == (1, 1, 0, "started")
     other.on_shutdown()
     assert (b.stops, b.state, a.violations, b.violations) == (1, "stopped", [], [])
@@ -241,7 +232,7 @@ def test_a_hook_may_wait_for_another_thread_starting_a_node_stopped_later():
 
     a = Strict("a", stopping=start_elsewhere_and_wait)
     planner = planner_of(Link(a, Quiet(), interval=3600), Link(b, Quiet(), interval=3600))
-    run(planner).stop()
+    run_started(planner).stop()
     assert helper_ended == [True]
     assert (b.starts, b.stops) == (1, 0)  # never stopped: it always had a user
     other.on_shutdown()
@@ -308,7 +299,7 @@ def test_hooks_that_start_links_of_the_stopping_planner_again_keep_their_users()
     links = [Link(node, out, 3600) for node in (a, b, c, d)]
     a.hook = links[2].on_start
     c.hook = links[0].on_start
-    runner = run(planner_of(*links))
+    runner = run_started(planner_of(*links))
     del order[:]
     runner.stop()
     assert order == ["stop a", "stop b", "stop c", "start a", "stop d"]
@@ -328,7 +319,7 @@ def test_a_hook_that_stops_a_later_link_stops_a_shared_node_it_was_the_last_user
     a, b, c = (Told(name, order) for name in "abc")
     links = [Link(a, out, 3600), Link(b, other, 3600), Link(c, out, 3600)]
     b.hook = links[2].on_shutdown
-    runner = run(planner_of(*links))
+    runner = run_started(planner_of(*links))
     del order[:]
     runner.stop()
     assert order == ["stop a", "stop b", "stop c", "stop out", "stop other"]

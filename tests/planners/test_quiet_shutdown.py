@@ -13,7 +13,7 @@ from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 from databay.support import Buffer
 
-from .conftest import Runner
+from .conftest import Runner, run_started
 
 
 class Plain(Inlet):
@@ -44,17 +44,8 @@ def planner_of(links):
     return SchedulePlanner(links, immediate_transfer=False, handle_signals=False)
 
 
-def run(planner):
-    runner = Runner(planner).start()
-    deadline = time.monotonic() + 10
-    while not planner.running:
-        assert time.monotonic() < deadline and runner.thread.is_alive(), runner.error
-        time.sleep(0.001)
-    return runner
-
-
 def run_and_stop(planner):
-    runner = run(planner)
+    runner = run_started(planner)
     runner.stop()
     assert runner.error is None
 
@@ -75,7 +66,7 @@ def test_a_node_shared_with_a_running_planner_or_started_by_hand_keeps_running()
     shared, by_hand, out = Plain(), Plain(), Sink()
     by_hand.try_start()
     other = planner_of([Link(shared, Sink(), 3600)])
-    other_runner = run(other)
+    other_runner = run_started(other)
     run_and_stop(planner_of([Link(shared, out, 3600), Link(by_hand, out, 3600), Link(Plain(), out, 3600)]))
     assert shared.active and by_hand.active and not out.active
     other_runner.stop()
@@ -124,7 +115,7 @@ def test_records_a_buffer_holds_are_delivered_at_shutdown(where):
     links = [Link(Counted(), out, 3600) for out in outs]
     if where == "link":
         links[1].processors = [Buffer(count_threshold=100)]
-    runner = run(SchedulePlanner(links, handle_signals=False))  # one immediate transfer each
+    runner = run_started(SchedulePlanner(links, handle_signals=False))  # one immediate transfer each
     for _ in outs:
         assert pulled.acquire(timeout=10)
     deadline = time.monotonic() + 10
