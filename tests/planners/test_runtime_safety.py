@@ -365,6 +365,9 @@ def test_the_default_signal_handlers_are_restored_as_they_were():
         import signal, threading
         from databay import Link
         from databay.planners import SchedulePlanner
+        # the defaults, whatever this process inherited (a background job ignores SIGINT)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         planner = SchedulePlanner(Link([], [], 3600))
         seen = []
         def look():
