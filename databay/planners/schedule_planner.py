@@ -142,14 +142,6 @@ class SchedulePlanner(BasePlanner):
         super().__init__(links=links, ignore_exceptions=ignore_exceptions,
                          immediate_transfer=immediate_transfer, shutdown_at_exit=shutdown_at_exit,
                          handle_signals=handle_signals, timeout=timeout, clock=clock)
-        if self.handle_signals:
-            # start() installs the signal handlers: loading the signal module (it builds its
-            # enums) there cost 1-7 ms between start() and the immediate transfers. Loaded
-            # with the planner instead; it does nothing until start().
-            from . import _signals  # noqa: F401
-        # Likewise the teardown, which start() loads so that shutdown() need not: 0.3-0.7 ms
-        # between start() and the immediate transfers when loaded there.
-        from . import _teardown  # noqa: F401
 
     @property
     def refresh_interval(self) -> Optional[float]:
