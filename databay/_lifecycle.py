@@ -123,7 +123,8 @@ class Lifecycle:
         return lock
 
     def _acquire(self) -> None:
-        """One more user: start the node if it is the first and the node is not active."""
+        """One more user: start the node if it is the first and the node is not active.
+        ``Link.on_start`` repeats these steps inline (see ``acquired_inline``): change both together."""
         lock = self._checked_lock()
         lock.acquire()  # acquire/release: half the cost of ``with`` on an RLock
         try:
@@ -209,5 +210,15 @@ def released_inline(cls: type) -> bool:
         getattr(cls, "try_shutdown", None) is _PLAIN_TRY_SHUTDOWN
 
 
+def acquired_inline(cls: type) -> bool:
+    """Whether ``Link.on_start`` may acquire nodes of ``cls`` with ``Lifecycle._acquire``'s steps
+    inline: the class keeps ``_acquire`` and ``_checked_lock``. Checked per class, as
+    :func:`released_inline` is: ``_acquire`` replaced on one node instance is not seen there."""
+    return getattr(cls, "_acquire", None) is _PLAIN_ACQUIRE and \
+        getattr(cls, "_checked_lock", None) is _PLAIN_CHECKED_LOCK
+
+
+_PLAIN_ACQUIRE = Lifecycle._acquire
+_PLAIN_CHECKED_LOCK = Lifecycle._checked_lock
 _PLAIN_RELEASE = Lifecycle._release
 _PLAIN_TRY_SHUTDOWN = Lifecycle.try_shutdown

@@ -22,6 +22,9 @@ import threading
 
 from .._log import get_logger, info_may_show
 from ..errors import PlannerStateError
+from ..link import Link
+
+_INLETS, _OUTLETS = Link.inlets, Link.outlets  # start_link reads the slots unless a subclass overrides these
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -231,15 +234,22 @@ def teardown(planner: Any) -> None:
 
 def start_link(planner: Any, link: Any) -> None:
     """Start ``link``'s nodes; with ``ignore_exceptions`` a failure is logged, not raised."""
-    if not link.inlets or not link.outlets:
-        _LOGGER.warning("%r has no %s: its transfers will move nothing", link,
-                        "inlets" if not link.inlets else "outlets")
+    if not link._inlets or not link._outlets or type(link).inlets is not _INLETS or \
+            type(link).outlets is not _OUTLETS:  # the properties, read only if a subclass overrides one
+        _warn_if_no_nodes(link)
     try:
         link.on_start()
     except Exception as error:
         if not planner._ignore_exceptions:
             raise
         _LOGGER.error("on_start failed for %r: %r", link, error, exc_info=error)
+
+
+def _warn_if_no_nodes(link: Any) -> None:
+    """Warn that ``link`` has no inlets or no outlets (read through the properties)."""
+    if not link.inlets or not link.outlets:
+        _LOGGER.warning("%r has no %s: its transfers will move nothing", link,
+                        "inlets" if not link.inlets else "outlets")
 
 
 def set_from_any_context(planner: Any, event: threading.Event) -> None:

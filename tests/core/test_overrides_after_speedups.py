@@ -69,3 +69,31 @@ def test_shutdown_calls_an_instance_level_link_flush_of_a_link_holding_nothing()
     with virtual_planner(link, clock=clock):
         clock.advance(1.0)
     assert calls == ["flush"]
+
+
+def test_link_on_start_acquires_a_node_through_its_classs_own_acquire():
+    """``Link.on_start`` takes ``Lifecycle._acquire``'s steps inline for node classes that keep it
+    (``_lifecycle.acquired_inline``); a class overriding ``_acquire`` is still acquired through it."""
+    acquired = []
+
+    class Counted(Inlet):
+        def pull(self, update):
+            return 1
+
+        def _acquire(self):
+            acquired.append(self)
+            super()._acquire()
+
+    class Sink(Outlet):
+        def push(self, records, update):
+            pass
+
+    inlet, outlet = Counted(), Sink()
+    link = Link(inlet, outlet, interval=1)
+    link.on_start()
+    try:
+        assert acquired == [inlet]
+        assert inlet.active and outlet.active
+    finally:
+        link.on_shutdown()
+    assert not inlet.active and not outlet.active

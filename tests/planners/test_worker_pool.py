@@ -194,3 +194,22 @@ def test_a_pool_of_one_worker_starts_no_spawner():
     finally:
         pool.close()
         assert pool.join(10) == 0
+
+
+def test_a_pool_holds_no_thread_until_its_first_submit():
+    """The first worker's and the spawner's Thread objects are made with the pool (their set-up
+    is not in a planner's start()), but no thread runs before the first submit, which starts
+    them under their usual names."""
+    before = set(threading.enumerate())
+    pool = WorkerPool(3, name="premade-pool")
+    done = threading.Event()
+    try:
+        assert set(threading.enumerate()) - before == set()
+        assert pool.size == 0
+        pool.submit_many([(done.set, ())])
+        assert done.wait(10)
+        names = {thread.name for thread in set(threading.enumerate()) - before}
+        assert names == {"premade-pool-1", "premade-pool-spawner"}, names
+    finally:
+        pool.close()
+        assert pool.join(10) == 0
