@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+from _thread import get_ident
 
 from .errors import ImplementationError
 
@@ -11,6 +12,30 @@ _LOCK_MAKING = _thread.allocate_lock()  # makes each node's lifecycle lock once 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
+
+
+class HeldReleases:
+    """Releases of one node that a planner's shutdown counted but has not made yet.
+
+    ``link.shutdown_links`` holds a node many of its links share: a release
+    that cannot stop it (users are left) is counted here instead of made under
+    the node's lock, and the release that may stop it makes them all at once.
+    Until then the node's count of users is only higher than it would be, so
+    it is never stopped early. Any other release of the node in that thread
+    (a node's hook stopping one of those links by hand) takes the counted ones
+    along (``Lifecycle._release``), so the node stops where it would have.
+    """
+
+    __slots__ = ("node", "owed", "link")
+
+    def __init__(self) -> None:
+        self.node: Any = None  # the node held
+        self.owed = 0  # its releases counted, not made
+        self.link: Any = None  # the link that began holding it (reported if the last release is made late)
+
+
+#: thread ident -> the releases a planner's shutdown running in that thread holds
+HELD_RELEASES: Dict[int, HeldReleases] = {}
 
 
 def check_initialised(node: object) -> None:
@@ -136,22 +161,29 @@ class Lifecycle:
         finally:
             lock.release()
 
-    def _release(self) -> bool:
-        """One user less: shut the node down after the last, if a user started it.
+    def _release(self, count: int = 1) -> bool:
+        """``count`` users less: shut the node down after the last, if a user started it.
 
         Returns whether this call shut the node down (the link reports it as an
         event). A planner releases thousands of nodes at shutdown, so the lock is
         taken once: without a ``try_shutdown`` override its body runs under it.
         ``link.shutdown_links`` repeats these steps inline: change both together.
+        Releases of this node that a shutdown in this thread holds are made too.
         """
         lock = self._checked_lock()
         lock.acquire()
         try:
+            if HELD_RELEASES:  # a shutdown counts releases (see HeldReleases): this one takes them
+                held = HELD_RELEASES.get(get_ident())
+                if held is not None and held.node is self and held.owed:
+                    count += held.owed
+                    held.owed = 0
             users = self._users
             if users == 0:
                 return False
-            self._users = users - 1
-            if users > 1 or not self._started_by_users:
+            left = users - count if users > count else 0
+            self._users = left
+            if left or not self._started_by_users:
                 return False
             self._started_by_users = False
             if type(self).try_shutdown is Lifecycle.try_shutdown:  # its body, inline: the lock is held

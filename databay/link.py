@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import _thread
 import sys
-from _thread import TIMEOUT_MAX
+from _thread import TIMEOUT_MAX, get_ident
 
 from ._coroutines import LoopRunner
-from ._lifecycle import acquired_inline, check_initialised, released_inline
+from ._lifecycle import HELD_RELEASES, HeldReleases, acquired_inline, check_initialised, released_inline
 from ._log import RepeatLimiter, get_logger
 from ._stats import LinkStats, link_snapshot, timed_steps
 from ._transfer import (
@@ -849,11 +849,12 @@ def flush_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]
                 own = False
             if own:
                 if link._delivery is None and not link._processors and not link._custom_pipeline:
-                    for outlet in link._outlets:
-                        if outlet.processors:
-                            break
-                    else:
-                        continue  # nothing a Buffer could hold
+                    outlets = link._outlets
+                    if len(outlets) == 1:  # the usual link: no iterator
+                        if not outlets[0].processors:
+                            continue  # nothing a Buffer could hold
+                    elif not any(outlet.processors for outlet in outlets):
+                        continue
                 if not link._holds_records():
                     continue  # what Link.flush() would find first: nothing to deliver
             link.flush()
@@ -870,42 +871,75 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
     close) is stopped here with the same steps, and a node of a plain class
     (``_lifecycle.released_inline``) is released with ``Lifecycle._release``'s
     steps under its lock: one loop instead of four calls per link and node.
+
+    One node the links share (an outlet of 10,000 links) is *held*: its
+    releases that cannot stop it (it has other users left) are counted and
+    made together with the one that may, under its lock once instead of once
+    per link (``_lifecycle.HeldReleases``). Counted, not made, they only keep
+    its count of users higher for a while: it is never stopped early (a node
+    another planner still uses keeps running), and any other release of it in
+    this thread (a hook stopping another link) takes them along, so it stops
+    where it would have.
     """
-    inline: set = set()  # node classes released inline
-    for link in links:
-        try:  # on_shutdown read through the instance: one set on it, or patched, is called
-            if getattr(link.on_shutdown, "__func__", None) is not _LINK_ON_SHUTDOWN or \
-                    link._delivery is not None or \
-                    link._runner is not None or link._repeat_limiter is not None:
-                link.on_shutdown()
-                continue
-            link._running = False
-            acquired = link._acquired
-            if not acquired:
-                continue
-            link._acquired = ()
-        except Exception as error:  # noqa: BLE001 - every link gets its turn
-            failed(link, error)
-            continue
-        first: Optional[Exception] = None
-        for node in acquired:  # Link._release_nodes
+    ident = get_ident()
+    if ident in HELD_RELEASES:  # inside a hook of an outer shutdown: one link at a time
+        for link in links:
             try:
-                cls = type(node)
-                plain = cls in inline
-                if not plain and released_inline(cls):
-                    inline.add(cls)
-                    plain = True
-                if not plain:
-                    stopped = node._release() is True  # a mock's may return a mock
-                else:
+                link.on_shutdown()
+            except Exception as error:  # noqa: BLE001 - every link gets its turn
+                failed(link, error)
+        return
+    held = HELD_RELEASES[ident] = HeldReleases()
+    held_node: Any = None  # held.node
+    inline: set = set()  # node classes released inline
+    try:
+        for link in links:
+            try:  # on_shutdown read through the instance: one set on it, or patched, is called
+                try:
+                    own = link.on_shutdown.__func__ is _LINK_ON_SHUTDOWN  # type: ignore[attr-defined]
+                except AttributeError:  # a function set on the instance
+                    own = False
+                if not own or link._delivery is not None or \
+                        link._runner is not None or link._repeat_limiter is not None:
+                    link.on_shutdown()
+                    continue
+                link._running = False
+                acquired = link._acquired
+                if not acquired:
+                    continue
+                link._acquired = ()
+            except Exception as error:  # noqa: BLE001 - every link gets its turn
+                failed(link, error)
+                continue
+            first: Optional[Exception] = None
+            for node in acquired:  # Link._release_nodes
+                try:
+                    count = 1
+                    if node is held_node:
+                        owed = held.owed
+                        if node._users > owed + 1:  # read without its lock: it has other users left
+                            held.owed = owed + 1
+                            continue
+                        count += owed  # this one may stop it: made now, with those counted
+                        held.owed = 0
+                    cls = type(node)
+                    if cls not in inline:
+                        if not released_inline(cls):
+                            if node._release() is True:  # a mock's may return a mock
+                                _report_stopped(link, node)
+                            continue
+                        inline.add(cls)
                     stopped = False
                     lock = node._lifecycle_lock
                     lock.acquire()
                     try:  # Lifecycle._release and try_shutdown, step by step
                         users = node._users
-                        if users > 1:
-                            node._users = users - 1
-                        elif users == 1:
+                        if users > count:
+                            node._users = users - count
+                            if not held.owed and node is not held_node:  # hold it from now on
+                                held_node = held.node = node
+                                held.link = link
+                        elif users:
                             node._users = 0
                             if node._started_by_users:
                                 node._started_by_users = False
@@ -915,13 +949,32 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                                     node.on_shutdown()
                     finally:
                         lock.release()
-                if stopped:
-                    stats = link._stats
-                    hub = stats.hub  # checked here: at shutdown a call per node costs more
-                    if hub is not None and hub.active:
-                        stats.node_changed(node, False)
-            except Exception as error:
-                _LOGGER.error("on_shutdown of %r failed in %r: %r", node, link, error, exc_info=True)
-                first = first or error
-        if first is not None and not link._ignore_exceptions:
-            failed(link, first)
+                    if stopped:
+                        stats = link._stats
+                        hub = stats.hub  # checked here: at shutdown a call per node costs more
+                        if hub is not None and hub.active:
+                            stats.node_changed(node, False)
+                except Exception as error:
+                    _LOGGER.error("on_shutdown of %r failed in %r: %r", node, link, error, exc_info=True)
+                    first = first or error
+            if first is not None and not link._ignore_exceptions:
+                failed(link, first)
+    finally:
+        del HELD_RELEASES[ident]
+        if held.owed:  # another thread stopped one of these links meanwhile: made now
+            link = held.link
+            try:
+                if held_node._release(held.owed) is True:
+                    _report_stopped(link, held_node)
+            except Exception as error:  # noqa: BLE001 - as for any node above
+                _LOGGER.error("on_shutdown of %r failed in %r: %r", held_node, link, error, exc_info=True)
+                if not link._ignore_exceptions:
+                    failed(link, error)
+
+
+def _report_stopped(link: Link, node: Any) -> None:
+    """``link``'s release stopped ``node``: the node_shut_down event, if anyone listens."""
+    stats = link._stats
+    hub = stats.hub  # checked here: at shutdown a call per node costs more
+    if hub is not None and hub.active:
+        stats.node_changed(node, False)

@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 
-from databay import Inlet, Link, Outlet
+from databay import BasePlanner, Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 
 from .conftest import Runner, run_started
@@ -324,3 +324,93 @@ def test_a_hook_that_stops_a_later_link_stops_a_shared_node_it_was_the_last_user
     runner.stop()
     assert order == ["stop a", "stop b", "stop c", "stop out", "stop other"]
     assert not any(node.active for node in (a, b, c, out, other))
+
+
+def test_a_hook_stopping_a_later_link_takes_along_the_releases_the_shutdown_counted():
+    """The shutdown counts the releases of a node its links share instead of making them one
+    by one (link.shutdown_links): a hook stopping, by hand, the node's last link must still
+    stop the node there, inside the hook, as one link at a time would."""
+    order = []
+    out, other = ToldOut("out", order), ToldOut("other", order)
+    a, b, c, d = (Told(name, order) for name in "abcd")
+    links = [Link(a, out, 3600), Link(b, out, 3600), Link(c, other, 3600), Link(d, out, 3600)]
+    c.hook = links[3].on_shutdown
+    runner = run_started(planner_of(*links))
+    del order[:]
+    runner.stop()
+    assert order == ["stop a", "stop b", "stop c", "stop d", "stop out", "stop other"]
+    assert not any(node.active for node in (a, b, c, d, out, other))
+
+
+def test_a_node_many_links_share_keeps_running_for_another_planner_and_stops_with_it():
+    """The releases a shutdown counts for a shared node are all made: the node outlives the
+    planner that stopped while another planner uses it, and stops once, with that one."""
+    order = []
+    out = ToldOut("out", order)
+    stopping = planner_of(*(Link(Told(name, order), out, 3600) for name in "abcd"))
+    staying = run_started(planner_of(Link(Told("e", order), out, 3600)))
+    for _ in range(2):
+        run_started(stopping).stop()
+        assert out.active
+    staying.stop()
+    assert not out.active and order.count("stop out") == 1
+
+
+def test_another_thread_stopping_links_during_a_shutdown_leaves_every_node_stopped_once():
+    """A node's hook has another thread stop a later link (its release then cannot take the
+    counted ones along: they are this thread's): each node still stops exactly once."""
+    order = []
+    out, other = ToldOut("out", order), ToldOut("other", order)
+    a, b, c, d = (Told(name, order) for name in "abcd")
+    links = [Link(a, out, 3600), Link(b, out, 3600), Link(c, other, 3600), Link(d, out, 3600)]
+
+    def stop_elsewhere():
+        thread = threading.Thread(target=links[3].on_shutdown, daemon=True)
+        thread.start()
+        thread.join(10)
+
+    c.hook = stop_elsewhere
+    runner = run_started(planner_of(*links))
+    del order[:]
+    runner.stop()
+    assert sorted(order) == sorted("stop " + name for name in ("a", "b", "c", "d", "out", "other"))
+    assert not any(node.active for node in (a, b, c, d, out, other))
+    links[1].on_start()  # the counts are right: the shared node starts and stops again
+    assert out.active
+    links[1].on_shutdown()
+    assert not out.active and order.count("stop out") == 2
+
+
+class Unblocking(BasePlanner):
+    """A planner whose start() returns at once: its shutdown() tears down in the caller."""
+
+    def _schedule(self, link):
+        pass
+
+    def _unschedule(self, link):
+        pass
+
+    def _start_planner(self):
+        pass
+
+    def _shutdown_planner(self, wait=True):
+        pass
+
+
+def test_a_hook_shutting_down_another_planner_stops_its_shared_nodes_there():
+    """Node a's on_shutdown shuts down a planner whose start() did not block: that shutdown
+    runs inside the hook (a shutdown within a shutdown, in one thread) and stops its nodes
+    there; the outer one then stops its own shared node at its last link."""
+    order = []
+    inner_out, out = ToldOut("inner out", order), ToldOut("out", order)
+    inner = Unblocking([Link(Told(name, order), inner_out, 3600) for name in "xy"],
+                       immediate_transfer=False, handle_signals=False)
+    a, b, c = (Told(name, order) for name in "abc")
+    a.hook = inner.shutdown
+    runner = run_started(planner_of(Link(a, out, 3600), Link(b, out, 3600), Link(c, out, 3600)))
+    inner.start()
+    del order[:]
+    runner.stop()
+    assert runner.error is None
+    assert order == ["stop a", "stop x", "stop y", "stop inner out", "stop b", "stop c", "stop out"]
+    assert not inner_out.active and not out.active
