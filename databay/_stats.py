@@ -154,7 +154,10 @@ class Window(Series):
     __slots__ = ("ordered", "count", "total", "shown", "kept")
 
     def __init__(self) -> None:
-        Series.__init__(self)
+        self.values = []  # Series.__init__'s fields, without its call (a link's first timed transfer)
+        self.recent = ()
+        self.kept_recent = None
+        self.watched = False
         self.ordered: List[float] = []
         self.count = 0  # values ever added
         self.total = 0.0  # their sum
@@ -373,9 +376,11 @@ class LinkStats:
     def call_timed(self, node: Any, function: Callable[..., Any], *args: Any) -> Any:
         """``timer(node, function)(*args)`` without making the wrapper: a planner's plain
         transfer (``_transfer.transfer_plain``) times its pull and its push this way."""
-        counts = self.counts_of(node)
-        if counts is None:
-            return function(*args)
+        counts = self.nodes.get(id(node))  # counts_of's first test, without its call
+        if counts is None or counts.node is not node:
+            counts = self.counts_of(node)
+            if counts is None:
+                return function(*args)
         start = perf_counter()
         try:
             return function(*args)

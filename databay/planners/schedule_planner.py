@@ -208,32 +208,46 @@ class SchedulePlanner(BasePlanner):
         self._pool = pool
         with self._lock:
             anchor = self._anchor = self._anchor_requested
-            self._current_run = _Run(True)
+            run = self._current_run = _Run(True)
             grids: Dict[Tuple[Any, float], Any] = {}  # (seconds, offset) -> the grid from anchor
             immediate_all = self.immediate_transfer
+            slots, heap = self._slots, self._heap
+            entered_at, entered = None, None  # as _enter, remembering the last job's slot
+            plain_seconds: Any = None  # the last plain interval (Link(interval=x)) and its grid
+            plain_grid: Any = None
             for job in self._jobs.values():
                 link = job.link
-                key: Optional[Tuple[Any, float]]
+                # Links of one interval share one grid: binding costs once, and _dispatch finds
+                # their next due time once (a grid is immutable, see schedules._Grid).
                 if link._schedule is None and type(link).schedule is _LINK_SCHEDULE:
                     # Link(interval=x) whose Every(x) was never asked for: its grid without making
                     # it (20 links: 50 µs between start() and the immediate transfers).
-                    key, schedule = (link._interval_seconds, 0.0), None
+                    seconds = link._interval_seconds
+                    if seconds == plain_seconds:  # the interval of the link before: its grid
+                        timeline = plain_grid
+                    else:
+                        timeline = grids.get((seconds, 0.0))
+                        if timeline is None:
+                            timeline = grids[seconds, 0.0] = link.schedule.bind(anchor, clock, "")
+                        plain_seconds, plain_grid = seconds, timeline
                 else:
                     schedule = link.schedule
-                    key = (schedule.seconds, schedule.offset) if type(schedule) is Every and \
-                        not schedule.align and not schedule.jitter else None
-                if key is not None:
-                    # Links of one interval share one grid: binding costs once, and _dispatch
-                    # finds their next due time once (a grid is immutable, see schedules._Grid).
-                    timeline = grids.get(key)
-                    if timeline is None:
-                        timeline = grids[key] = (link.schedule if schedule is None else schedule).bind(
-                            anchor, clock, "")
-                else:
-                    timeline = _bind(link, anchor, clock)
+                    if type(schedule) is Every and not schedule.align and not schedule.jitter:
+                        key = (schedule.seconds, schedule.offset)
+                        timeline = grids.get(key)
+                        if timeline is None:
+                            timeline = grids[key] = schedule.bind(anchor, clock, "")
+                    else:
+                        timeline = _bind(link, anchor, clock)
                 job._timeline = timeline
-                immediate = immediate_all and link.immediate_transfer
-                self._enter(job, anchor if immediate else timeline.next_due(anchor))
+                due = anchor if immediate_all and link.immediate_transfer else timeline.next_due(anchor)
+                job._due, job._run = due, run  # _enter, inline
+                if due != entered_at:
+                    entered_at, entered = due, slots.get(due)
+                    if entered is None:
+                        entered = slots[due] = []
+                        heapq.heappush(heap, due)
+                entered.append(job)  # type: ignore[union-attr]
         try:
             while self._state != STOPPING:
                 if wake.is_set():  # cleared before looking: a wake-up while dispatching is not

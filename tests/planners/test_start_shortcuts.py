@@ -129,3 +129,22 @@ def test_building_a_schedule_planner_leaves_a_disabled_collector_alone():
         if was_enabled:
             gc.enable()
     assert collections == []
+
+
+def test_each_link_is_bound_to_its_own_schedule_whatever_the_link_before_it(step_clock):
+    """``start()`` binds consecutive links of one plain interval to the grid it bound for the
+    first of them; a link with another interval, an offset or an aligned schedule between or
+    after them still gets its own timeline.
+
+    Catches: a link given the plain grid of the link before it.
+    """
+    inlets = [ClockInlet(step_clock) for _ in range(6)]
+    links = [Link(inlets[0], Sink(), interval=1), Link(inlets[1], Sink(), schedule=Every(3, align=True)),
+             Link(inlets[2], Sink(), interval=1), Link(inlets[3], Sink(), schedule=Every(1, offset=0.5)),
+             Link(inlets[4], Sink(), interval=2), Link(inlets[5], Sink(), interval=1)]
+    _run(SchedulePlanner(links, clock=step_clock), step_clock, 1006.7)
+    every_second = [1000.0 + k for k in range(7)]
+    assert inlets[0].times == inlets[2].times == inlets[5].times == every_second
+    assert inlets[1].times == [1000.0, 1003.0, 1006.0]  # wall 1.8e9 at 1000.0: a multiple of 3
+    assert inlets[3].times == [1000.0] + [1000.5 + k for k in range(7)]
+    assert inlets[4].times == [1000.0, 1002.0, 1004.0, 1006.0]
