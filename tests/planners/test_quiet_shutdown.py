@@ -102,7 +102,23 @@ def test_a_listener_is_told_of_every_node_stopped_in_link_order():
     assert seen == inlets + [out]
 
 
-@pytest.mark.parametrize("where", ["link", "outlet"])
+class OwnPipeline(Link):
+    """Processors kept its own way (a property): its slot stays empty, the Buffer is here."""
+
+    def __init__(self, *args, **kwargs):
+        self.own = [Buffer(count_threshold=100)]
+        super().__init__(*args, **kwargs)
+
+    @property
+    def processors(self):
+        return self.own
+
+    @processors.setter
+    def processors(self, value):
+        pass
+
+
+@pytest.mark.parametrize("where", ["link", "outlet", "link property"])
 def test_records_a_buffer_holds_are_delivered_at_shutdown(where):
     pulled = threading.Semaphore(0)
 
@@ -115,6 +131,8 @@ def test_records_a_buffer_holds_are_delivered_at_shutdown(where):
     links = [Link(Counted(), out, 3600) for out in outs]
     if where == "link":
         links[1].processors = [Buffer(count_threshold=100)]
+    if where == "link property":
+        links[1] = OwnPipeline(Counted(), outs[1], 3600)
     runner = run_started(SchedulePlanner(links, handle_signals=False))  # one immediate transfer each
     for _ in outs:
         assert pulled.acquire(timeout=10)
