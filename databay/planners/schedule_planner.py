@@ -206,49 +206,50 @@ class SchedulePlanner(BasePlanner):
         if pool is None or pool.max_workers != self._threads:  # ``_threads`` changed since built
             pool = WorkerPool(self._threads)
         self._pool = pool
-        with self._lock:
-            anchor = self._anchor = self._anchor_requested
-            run = self._current_run = _Run(True)
-            grids: Dict[Tuple[Any, float], Any] = {}  # (seconds, offset) -> the grid from anchor
-            immediate_all = self.immediate_transfer
-            slots, heap = self._slots, self._heap
-            entered_at, entered = None, None  # as _enter, remembering the last job's slot
-            plain_seconds: Any = None  # the last plain interval (Link(interval=x)) and its grid
-            plain_grid: Any = None
-            for job in self._jobs.values():
-                link = job.link
-                # Links of one interval share one grid: binding costs once, and _dispatch finds
-                # their next due time once (a grid is immutable, see schedules._Grid).
-                if link._schedule is None and type(link).schedule is _LINK_SCHEDULE:
-                    # Link(interval=x) whose Every(x) was never asked for: its grid without making
-                    # it (20 links: 50 µs between start() and the immediate transfers).
-                    seconds = link._interval_seconds
-                    if seconds == plain_seconds:  # the interval of the link before: its grid
-                        timeline = plain_grid
+        try:  # from here on the finally undoes the run: a schedule may raise while bound
+            with self._lock:
+                anchor = self._anchor = self._anchor_requested
+                run = self._current_run = _Run(True)
+                grids: Dict[Tuple[Any, float], Any] = {}  # (seconds, offset) -> the grid from anchor
+                immediate_all = self.immediate_transfer
+                slots, heap = self._slots, self._heap
+                entered_at, entered = None, None  # as _enter, remembering the last job's slot
+                plain_seconds: Any = None  # the last plain interval (Link(interval=x)) and its grid
+                plain_grid: Any = None
+                for job in self._jobs.values():
+                    link = job.link
+                    # Links of one interval share one grid: binding costs once, and _dispatch
+                    # finds their next due time once (a grid is immutable, see schedules._Grid).
+                    if link._schedule is None and type(link).schedule is _LINK_SCHEDULE:
+                        # Link(interval=x) whose Every(x) was never asked for: its grid without
+                        # making it (20 links: 50 µs between start() and the immediate transfers).
+                        seconds = link._interval_seconds
+                        if seconds == plain_seconds:  # the interval of the link before: its grid
+                            timeline = plain_grid
+                        else:
+                            timeline = grids.get((seconds, 0.0))
+                            if timeline is None:
+                                timeline = grids[seconds, 0.0] = link.schedule.bind(anchor, clock, "")
+                            plain_seconds, plain_grid = seconds, timeline
                     else:
-                        timeline = grids.get((seconds, 0.0))
-                        if timeline is None:
-                            timeline = grids[seconds, 0.0] = link.schedule.bind(anchor, clock, "")
-                        plain_seconds, plain_grid = seconds, timeline
-                else:
-                    schedule = link.schedule
-                    if type(schedule) is Every and not schedule.align and not schedule.jitter:
-                        key = (schedule.seconds, schedule.offset)
-                        timeline = grids.get(key)
-                        if timeline is None:
-                            timeline = grids[key] = schedule.bind(anchor, clock, "")
-                    else:
-                        timeline = _bind(link, anchor, clock)
-                job._timeline = timeline
-                due = anchor if immediate_all and link.immediate_transfer else timeline.next_due(anchor)
-                job._due, job._run = due, run  # _enter, inline
-                if due != entered_at:
-                    entered_at, entered = due, slots.get(due)
-                    if entered is None:
-                        entered = slots[due] = []
-                        heapq.heappush(heap, due)
-                entered.append(job)  # type: ignore[union-attr]
-        try:
+                        schedule = link.schedule
+                        if type(schedule) is Every and not schedule.align and not schedule.jitter:
+                            key = (schedule.seconds, schedule.offset)
+                            timeline = grids.get(key)
+                            if timeline is None:
+                                timeline = grids[key] = schedule.bind(anchor, clock, "")
+                        else:
+                            timeline = _bind(link, anchor, clock)
+                    job._timeline = timeline
+                    due = anchor if immediate_all and link.immediate_transfer else \
+                        timeline.next_due(anchor)
+                    job._due, job._run = due, run  # _enter, inline
+                    if due != entered_at:
+                        entered_at, entered = due, slots.get(due)
+                        if entered is None:
+                            entered = slots[due] = []
+                            heapq.heappush(heap, due)
+                    entered.append(job)  # type: ignore[union-attr]
             while self._state != STOPPING:
                 if wake.is_set():  # cleared before looking: a wake-up while dispatching is not
                     wake.clear()  # lost; clear() takes the Event's lock, ~20 µs after a long sleep

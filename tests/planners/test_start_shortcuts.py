@@ -148,3 +148,39 @@ def test_each_link_is_bound_to_its_own_schedule_whatever_the_link_before_it(step
     assert inlets[1].times == [1000.0, 1003.0, 1006.0]  # wall 1.8e9 at 1000.0: a multiple of 3
     assert inlets[3].times == [1000.0] + [1000.5 + k for k in range(7)]
     assert inlets[4].times == [1000.0, 1002.0, 1004.0, 1006.0]
+
+
+def test_a_schedule_raising_while_start_binds_it_leaves_the_planner_as_before(step_clock):
+    """A Link subclass whose ``schedule`` raises when ``start()`` binds the links: ``start()``
+    raises that error after its teardown, leaves no thread and nothing of the failed run (no
+    link is due, none has a timeline), and the next ``start()`` runs every link from its t0.
+
+    Catches: binding outside the part of ``start()`` whose failure is undone (the failed run
+    stayed live: due times while stopped, and its slots skipped transfers of the next run).
+    """
+    import pytest
+
+    class Flaky(Link):
+        failing = True
+
+        @property
+        def schedule(self):
+            if Flaky.failing:
+                raise RuntimeError("no schedule today")
+            return Every(2)
+
+    before = set(threading.enumerate())
+    steady, flaky = ClockInlet(step_clock), ClockInlet(step_clock)
+    links = [Link(steady, Sink(), interval=1), Flaky(flaky, Sink(), interval=1)]
+    planner = SchedulePlanner(links, clock=step_clock)
+    with pytest.raises(RuntimeError, match="no schedule today"):
+        planner.start()
+    assert not planner.running
+    assert [(link.job.due, link.job.timeline) for link in links] == [(None, None), (None, None)]
+    assert set(threading.enumerate()) - before == set()
+    assert steady.times == flaky.times == []
+    Flaky.failing = False
+    _run(planner, step_clock, 1004.5)
+    assert steady.times == [1000.0 + k for k in range(5)]
+    assert flaky.times == [1000.0, 1002.0, 1004.0]
+    assert [link.stats()["transfers"]["skipped"] for link in links] == [0, 0]
