@@ -5,6 +5,8 @@ from __future__ import annotations
 import _thread
 import sys
 from _thread import TIMEOUT_MAX, get_ident
+from itertools import chain
+from operator import attrgetter, countOf
 
 from ._coroutines import LoopRunner
 from ._lifecycle import HELD_RELEASES, HeldReleases, acquired_inline, check_initialised, released_inline
@@ -862,14 +864,14 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
     (``_lifecycle.released_inline``) is released with ``Lifecycle._release``'s
     steps under its lock: one loop instead of four calls per link and node.
 
-    One node the links share (an outlet of 10,000 links) is *held*: its
-    releases that cannot stop it (it has other users left) are counted and
+    One node that only these links use (an outlet of 10,000 links) is *held*:
+    its releases that cannot stop it (it has other users left) are counted and
     made together with the one that may, under its lock once instead of once
     per link (``_lifecycle.HeldReleases``). Counted, not made, they only keep
-    its count of users higher for a while: it is never stopped early (a node
-    another planner still uses keeps running), and any other release of it in
-    this thread (a hook stopping another link) takes them along, so it stops
-    where it would have.
+    its count of users higher for a while: it is never stopped early, and any
+    other release of it in this thread (a hook stopping another link) takes
+    them along, so it stops where it would have. A node that links elsewhere
+    use too (another planner's) is not held: its last user may stop there.
     """
     ident = get_ident()
     if ident in HELD_RELEASES:  # inside a hook of an outer shutdown: one link at a time
@@ -926,7 +928,8 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                         users = node._users
                         if users > count:
                             node._users = users - count
-                            if not held.owed and node is not held_node:  # hold it from now on
+                            if not held.owed and node is not held_node and \
+                                    users == 1 + _uses_left(links, node):  # hold it from now on
                                 held_node = held.node = node
                                 held.link = link
                         elif users:
@@ -960,6 +963,21 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                 _LOGGER.error("on_shutdown of %r failed in %r: %r", held_node, link, error, exc_info=True)
                 if not link._ignore_exceptions:
                     failed(link, error)
+
+
+def _uses_left(links: Sequence[Link], node: Any) -> int:
+    """How many of ``links`` still use ``node`` (a stopped link's ``_acquired`` is empty).
+
+    ``shutdown_links`` holds a node only if all its other users are among these links: then no
+    link elsewhere (another planner's, stopped meanwhile by another thread) can be its last
+    user and find it held. Counted in C, once per node held: 10,000 links, about 9 M
+    instructions against the 21 M holding saves. -1 (hold nothing) if a link lacks
+    ``_acquired`` (its ``__init__`` skipped Link's) or a node's ``__eq__`` raises.
+    """
+    try:
+        return countOf(chain.from_iterable(map(attrgetter("_acquired"), links)), node)
+    except Exception:  # noqa: BLE001 - only decides whether to hold
+        return -1
 
 
 def _report_stopped(link: Link, node: Any) -> None:

@@ -343,8 +343,8 @@ def test_a_hook_stopping_a_later_link_takes_along_the_releases_the_shutdown_coun
 
 
 def test_a_node_many_links_share_keeps_running_for_another_planner_and_stops_with_it():
-    """The releases a shutdown counts for a shared node are all made: the node outlives the
-    planner that stopped while another planner uses it, and stops once, with that one."""
+    """A node many links of a stopping planner share outlives it while another planner uses it
+    (it is not held: its releases are all made), and stops once, with that one."""
     order = []
     out = ToldOut("out", order)
     stopping = planner_of(*(Link(Told(name, order), out, 3600) for name in "abcd"))
@@ -354,6 +354,38 @@ def test_a_node_many_links_share_keeps_running_for_another_planner_and_stops_wit
         assert out.active
     staying.stop()
     assert not out.active and order.count("stop out") == 1
+
+
+def test_a_node_stops_in_the_planner_that_stops_its_last_user_while_another_one_stops():
+    """Two planners share a node; the first one's shutdown has stopped its links of it and waits
+    in a later node's hook while the second one stops the node's last user: the node stops
+    inside the second one's shutdown, as when nothing else ran, not at the end of the first's."""
+    order, events = [], []
+    out = ToldOut("out", order)
+    in_hook, go_on = threading.Event(), threading.Event()
+
+    def wait_in_hook():
+        in_hook.set()
+        assert go_on.wait(10)
+
+    slow = Told("slow", order, hook=wait_in_hook)
+    first = planner_of(Link(Told("a", order), out, 3600), Link(Told("b", order), out, 3600),
+                       Link(slow, Quiet(), 3600))
+    second = planner_of(Link(Told("e", order), out, 3600))
+    for name, planner in (("first", first), ("second", second)):
+        planner.subscribe(lambda event, name=name: events.append((name, event.node.name)),
+                          kinds="node_shut_down")
+    runners = [run_started(first), run_started(second)]
+    stopping = threading.Thread(target=runners[0].stop, daemon=True)
+    stopping.start()
+    try:
+        assert in_hook.wait(10)
+        runners[1].stop()
+        assert not out.active and ("second", "out") in events
+    finally:
+        go_on.set()
+        stopping.join(10)
+    assert order.count("stop out") == 1 and events.count(("second", "out")) == 1
 
 
 def test_another_thread_stopping_links_during_a_shutdown_leaves_every_node_stopped_once():
