@@ -54,7 +54,6 @@ _LAZY_MAKING = _thread.allocate_lock()  # makes a link's own list or its Every o
 _TRANSFER_NUMBERS = range(sys.maxsize)  # one range for every link: building one per link is slow
 _NONE_ABANDONED: dict = {}  # Link._abandoned until a node call may time out: only read, never changed
 _ON_DELIVERED = Inlet.on_delivered
-_INLINE_ACQUIRE: set = set()  # node classes Link.on_start acquires inline (see acquired_inline)
 
 
 class Link:
@@ -746,10 +745,9 @@ class Link:
             else:
                 try:
                     cls = type(node)
-                    if cls in _INLINE_ACQUIRE or acquired_inline(cls):
+                    if acquired_inline(cls):  # asked each time: a class patched later is seen
                         # Lifecycle._acquire's steps, inline: its two calls per node were ~60 µs
                         # of a 20-link start() before the immediate transfers
-                        _INLINE_ACQUIRE.add(cls)
                         lock = node._lifecycle_lock
                         if lock is None:
                             lock = node._checked_lock()

@@ -97,3 +97,34 @@ def test_link_on_start_acquires_a_node_through_its_classs_own_acquire():
     finally:
         link.on_shutdown()
     assert not inlet.active and not outlet.active
+
+
+def test_link_on_start_sees_an_acquire_patched_on_a_class_after_its_nodes_were_acquired_inline():
+    """Whether a class keeps ``_acquire`` is asked at each start, not remembered: a patch made
+    after a first inline acquire of its nodes is called."""
+    acquired = []
+
+    class Plain(Inlet):
+        def pull(self, update):
+            return 1
+
+    class Sink(Outlet):
+        def push(self, records, update):
+            pass
+
+    link = Link(Plain(), Sink(), interval=1)
+    link.on_start()
+    link.on_shutdown()
+    plain_acquire = Plain._acquire
+
+    def counted(self):
+        acquired.append(self)
+        plain_acquire(self)
+
+    with mock.patch.object(Plain, "_acquire", counted):
+        link.on_start()
+        try:
+            assert acquired == link.inlets and link.inlets[0].active
+        finally:
+            link.on_shutdown()
+    assert not link.inlets[0].active
