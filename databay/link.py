@@ -952,7 +952,7 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                 failed(link, first)
     finally:
         del HELD_RELEASES[ident]
-        if held.owed:  # another thread stopped one of these links meanwhile: made now
+        if held.owed:  # another thread stopped the last of these links, or the loop was cut short
             link = held.link
             try:
                 if held_node._release(held.owed) is True:
