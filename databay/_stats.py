@@ -154,10 +154,7 @@ class Window(Series):
     __slots__ = ("ordered", "count", "total", "shown", "kept")
 
     def __init__(self) -> None:
-        self.values = []  # Series.__init__'s fields, without its call (a link's first timed transfer)
-        self.recent = ()
-        self.kept_recent = None
-        self.watched = False
+        Series.__init__(self)
         self.ordered: List[float] = []
         self.count = 0  # values ever added
         self.total = 0.0  # their sum

@@ -214,32 +214,26 @@ class SchedulePlanner(BasePlanner):
                 immediate_all = self.immediate_transfer
                 slots, heap = self._slots, self._heap
                 entered_at, entered = None, None  # as _enter, remembering the last job's slot
-                plain_seconds: Any = None  # the last plain interval (Link(interval=x)) and its grid
-                plain_grid: Any = None
                 for job in self._jobs.values():
                     link = job.link
                     # Links of one interval share one grid: binding costs once, and _dispatch
                     # finds their next due time once (a grid is immutable, see schedules._Grid).
+                    key: Optional[Tuple[Any, float]]
                     if link._schedule is None and type(link).schedule is _LINK_SCHEDULE:
                         # Link(interval=x) whose Every(x) was never asked for: its grid without
                         # making it (20 links: 50 µs between start() and the immediate transfers).
-                        seconds = link._interval_seconds
-                        if seconds == plain_seconds:  # the interval of the link before: its grid
-                            timeline = plain_grid
-                        else:
-                            timeline = grids.get((seconds, 0.0))
-                            if timeline is None:
-                                timeline = grids[seconds, 0.0] = link.schedule.bind(anchor, clock, "")
-                            plain_seconds, plain_grid = seconds, timeline
+                        key, schedule = (link._interval_seconds, 0.0), None
                     else:
                         schedule = link.schedule
-                        if type(schedule) is Every and not schedule.align and not schedule.jitter:
-                            key = (schedule.seconds, schedule.offset)
-                            timeline = grids.get(key)
-                            if timeline is None:
-                                timeline = grids[key] = schedule.bind(anchor, clock, "")
-                        else:
-                            timeline = _bind(link, anchor, clock)
+                        key = (schedule.seconds, schedule.offset) if type(schedule) is Every and \
+                            not schedule.align and not schedule.jitter else None
+                    if key is not None:
+                        timeline = grids.get(key)
+                        if timeline is None:
+                            timeline = grids[key] = (link.schedule if schedule is None else schedule).bind(
+                                anchor, clock, "")
+                    else:
+                        timeline = _bind(link, anchor, clock)
                     job._timeline = timeline
                     due = anchor if immediate_all and link.immediate_transfer else \
                         timeline.next_due(anchor)

@@ -103,25 +103,16 @@ def test_link_on_start_sees_an_acquire_patched_on_a_class_after_its_nodes_were_a
     """Whether a class keeps ``_acquire`` is asked at each start, not remembered: a patch made
     after a first inline acquire of its nodes is called."""
     acquired = []
-
-    class Plain(Inlet):
-        def pull(self, update):
-            return 1
-
-    class Sink(Outlet):
-        def push(self, records, update):
-            pass
-
-    link = Link(Plain(), Sink(), interval=1)
+    link = Link(I(), O(), interval=1)
     link.on_start()
     link.on_shutdown()
-    plain_acquire = Plain._acquire
+    plain_acquire = I._acquire
 
     def counted(self):
         acquired.append(self)
         plain_acquire(self)
 
-    with mock.patch.object(Plain, "_acquire", counted):
+    with mock.patch.object(I, "_acquire", counted):
         link.on_start()
         try:
             assert acquired == link.inlets and link.inlets[0].active
