@@ -208,7 +208,7 @@ PEER_PYTHONS = {'databay': None, 'sched': None, 'asyncio': None,
                 'apscheduler': HERE / '.venv-aps' / 'bin' / 'python',
                 'schedule': HERE / '.venv-schedule' / 'bin' / 'python'}
 PEER_METRICS = {'P1': ['cpu_s', 'p99_ms'], 'P2': ['build_s', 'start_returns_after_shutdown_ms'],
-                'P3': ['fires_per_s'], 'P4': ['transfer_us']}
+                'P3': ['fires_per_s'], 'P4': ['transfer_us'], 'P5': ['p50_ms', 'p99_ms']}
 
 
 def run_peers(repeats, quick, timeout):
