@@ -51,7 +51,8 @@ def add_links(planner: Any, links: Any) -> None:
             link._planner = planner
     with planner._lock:
         running = planner._state in (STARTING, RUNNING)
-        planner._adding += running
+        if running:
+            planner._adding.append(threading.get_ident())
     started: List[Any] = []
     scheduled = 0  # the first links of ``new`` that ``_schedule`` took
     registered = False
@@ -83,7 +84,7 @@ def add_links(planner: Any, links: Any) -> None:
     finally:
         if running:  # a teardown waiting for this now sees these links and stops them
             with planner._lock:
-                planner._adding -= 1
+                planner._adding.remove(threading.get_ident())
                 planner._added.notify_all()
     if not info_may_show():
         return

@@ -56,7 +56,7 @@ def init_state(planner: Any, ignore_exceptions: bool, immediate_transfer: bool,
     planner._lock = threading.RLock()  # guards the state below and the registry
     planner._state = IDLE
     planner._added = threading.Condition(planner._lock)  # an add_links() starting nodes ended
-    planner._adding = 0  # add_links() calls starting nodes: teardown waits for them
+    planner._adding = []  # threads whose add_links() starts nodes: teardown waits for them
     planner._forcing = 0  # force_transfer() calls on a never-started planner: start() refuses
     planner._start_thread = None  # the thread blocked in start(), if any
     planner._error = None  # what start() raises once torn down
@@ -64,6 +64,7 @@ def init_state(planner: Any, ignore_exceptions: bool, immediate_transfer: bool,
     planner._stopped.set()
     planner._started = threading.Event()  # set once RUNNING, or when a background start() ended
     planner._teardown_lock = threading.Lock()
+    planner._teardown_thread = None  # the thread tearing down (its node hooks may call shutdown())
     planner._deadline = None  # real time by which shutdown gives up waiting
     planner._hurry = False  # a second signal: stop waiting for slow transfers
     planner.left_behind = []  # links whose transfer the last shutdown did not await
@@ -159,7 +160,11 @@ def shutdown(planner: Any, wait: bool, timeout: Optional[float]) -> List[Any]:
         return list(planner.left_behind)
     if not begin_shutdown(planner):
         return list(planner.left_behind)
-    inside = bool(planner._links_running_here())
+    if planner._teardown_thread is threading.current_thread():
+        return list(planner.left_behind)  # a node hook of the teardown under way in this thread
+    # Inside a transfer, or inside add_links() starting nodes (a node's on_start hook), of this
+    # planner: the teardown waits for that to end, so it must not run (or be waited for) here.
+    inside = bool(planner._links_running_here()) or threading.get_ident() in planner._adding
     if start_thread is None:  # non-blocking planner: tear down here, or elsewhere if inside
         if inside:
             threading.Thread(target=teardown, args=(planner,), name="databay-shutdown",
@@ -227,7 +232,11 @@ def teardown(planner: Any) -> None:
 
     with planner._teardown_lock:
         if planner._state != IDLE:
-            finish(planner)
+            planner._teardown_thread = threading.current_thread()
+            try:
+                finish(planner)
+            finally:
+                planner._teardown_thread = None
             planner._observe.emit("planner_stopped")
     planner._stopped.set()
 
