@@ -17,10 +17,9 @@ if TYPE_CHECKING:
 class HeldReleases:
     """Releases of one node that a planner's shutdown counted but has not made yet.
 
-    ``link.shutdown_links`` holds a node that many of its links share and
-    nothing else uses: a release that cannot stop it (users are left) is
-    counted here instead of made under the node's lock, and the release that
-    may stop it makes them all at once.
+    ``link.shutdown_links`` holds a node that many of its links share: a
+    release before the last of those links is counted here instead of made
+    under the node's lock, and that last link makes them all at once.
     Until then the node's count of users is only higher than it would be, so
     it is never stopped early. Any other release of the node in that thread
     (a node's hook stopping one of those links by hand) takes the counted ones

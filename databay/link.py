@@ -5,8 +5,6 @@ from __future__ import annotations
 import _thread
 import sys
 from _thread import TIMEOUT_MAX, get_ident
-from itertools import chain
-from operator import attrgetter, countOf
 
 from ._coroutines import LoopRunner
 from ._lifecycle import HELD_RELEASES, HeldReleases, acquired_inline, check_initialised, released_inline
@@ -852,7 +850,8 @@ def flush_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]
             failed(link, error)
 
 
-def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], None]) -> None:
+def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], None],
+                   listened: bool = True) -> None:
     """``link.on_shutdown()`` of each of ``links`` in order (a planner's shutdown); ``failed(link,
     error)`` for each that raised.
 
@@ -862,14 +861,18 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
     (``_lifecycle.released_inline``) is released with ``Lifecycle._release``'s
     steps under its lock: one loop instead of four calls per link and node.
 
-    One node that only these links use (an outlet of 10,000 links) is *held*:
-    its releases that cannot stop it (it has other users left) are counted and
-    made together with the one that may, under its lock once instead of once
-    per link (``_lifecycle.HeldReleases``). Counted, not made, they only keep
-    its count of users higher for a while: it is never stopped early, and any
+    One node that later links of these share (an outlet of 10,000 links) is
+    *held*: its releases before the last of those links are counted, and that
+    link makes them together with its own, under the node's lock once instead
+    of once per link (``_lifecycle.HeldReleases``). Counted, not made, they only
+    keep its count of users higher for a while: it is never stopped early, any
     other release of it in this thread (a hook stopping another link) takes
-    them along, so it stops where it would have. A node that links elsewhere
-    use too (another planner's) is not held: its last user may stop there.
+    them along, and from that last link on its count is true again, so it
+    stops where it would have, here or in another planner that uses it too.
+
+    ``listened=False``: no listener is subscribed to the hub these links report
+    to (their planner's, read once for the whole shutdown), so no stopped node
+    is reported; each link's own hub is read only while one is.
     """
     ident = get_ident()
     if ident in HELD_RELEASES:  # inside a hook of an outer shutdown: one link at a time
@@ -881,6 +884,8 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
         return
     held = HELD_RELEASES[ident] = HeldReleases()
     held_node: Any = None  # held.node
+    last: Any = None  # the last of ``links`` that holds it: makes the releases counted
+    steps = len(links)  # links looked at, at most, to find ``last`` (once each: linear)
     inline: set = set()  # node classes released inline
     try:
         for link in links:
@@ -907,10 +912,11 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                     count = 1
                     if node is held_node:
                         owed = held.owed
-                        if node._users > owed + 1:  # read without its lock: it has other users left
+                        # users read without its lock: a hook may have stopped ``last`` by hand
+                        if link is not last and node._users > owed + 1:
                             held.owed = owed + 1
                             continue
-                        count += owed  # this one may stop it: made now, with those counted
+                        count += owed  # the last one, or one that may stop it: made now, with those
                         held.owed = 0
                     cls = type(node)
                     if cls not in inline:
@@ -926,10 +932,11 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                         users = node._users
                         if users > count:
                             node._users = users - count
-                            if not held.owed and node is not held_node and \
-                                    users == 1 + _uses_left(links, node):  # hold it from now on
-                                held_node = held.node = node
-                                held.link = link
+                            if not held.owed and node is not held_node and steps:
+                                later, steps = _last_holder(links, link, node, steps)
+                                if later is not None:  # hold it from now on, until ``later``
+                                    held_node = held.node = node
+                                    held.link, last = link, later
                         elif users:
                             node._users = 0
                             if node._started_by_users:
@@ -940,7 +947,7 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                                     node.on_shutdown()
                     finally:
                         lock.release()
-                    if stopped:
+                    if stopped and listened:
                         stats = link._stats
                         hub = stats.hub  # checked here: at shutdown a call per node costs more
                         if hub is not None and hub.active:
@@ -963,19 +970,25 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                     failed(link, error)
 
 
-def _uses_left(links: Sequence[Link], node: Any) -> int:
-    """How many of ``links`` still use ``node`` (a stopped link's ``_acquired`` is empty).
+def _last_holder(links: Sequence[Link], link: Link, node: Any, steps: int) -> Tuple[Any, int]:
+    """``(the last of links after link that holds node, steps left)``, or ``(None, steps left)``.
 
-    ``shutdown_links`` holds a node only if all its other users are among these links: then no
-    link elsewhere (another planner's, stopped meanwhile by another thread) can be its last
-    user and find it held. Counted in C, once per node held: 10,000 links, about 9 M
-    instructions against the 21 M holding saves. -1 (hold nothing) if a link lacks
-    ``_acquired`` (its ``__init__`` skipped Link's) or a node's ``__eq__`` raises.
+    ``shutdown_links`` holds ``node`` until that link, which makes the releases
+    it counted: from there on the node's count of users is true, so a link
+    elsewhere (another planner's, stopped by another thread) that is its last
+    user stops it there. Looked for from the end (10,000 links sharing an
+    outlet: one step) through at most ``steps`` links, given for the whole
+    shutdown, so that many nodes with no later holder cost one walk, not one
+    each. Compared by identity: nodes equal to each other are still told apart.
     """
-    try:
-        return countOf(chain.from_iterable(map(attrgetter("_acquired"), links)), node)
-    except Exception:  # noqa: BLE001 - only decides whether to hold
-        return -1
+    for later in reversed(links):
+        if later is link or not steps:
+            break
+        steps -= 1
+        for held in getattr(later, "_acquired", ()):  # a link whose __init__ skipped Link's has none
+            if held is node:
+                return later, steps
+    return None, steps
 
 
 def _report_stopped(link: Link, node: Any) -> None:

@@ -44,7 +44,9 @@ def teardown(planner: Any) -> None:
                 skip = set(left)
                 links = [link for link in links if link not in skip]
         flush_links(links, lambda link, error: failed(planner, "flush", link, error))
-        shutdown_links(links, lambda link, error: failed(planner, "on_shutdown", link, error))
+        # its links report to its hub: whether anyone listens is read once, not per link and node
+        shutdown_links(links, lambda link, error: failed(planner, "on_shutdown", link, error),
+                       listened=planner._observe.events.active)
         if left:
             _LOGGER.error("Shut down %r leaving %d link(s) behind, their transfer still running: %s; "
                           "their Buffers hold %d record(s) not delivered",
