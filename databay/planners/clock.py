@@ -42,7 +42,9 @@ FINISH_BY_SLEEP = 0.001
 #: spun on ``time.monotonic`` instead of slept: ``time.sleep`` itself returns 50-90 µs late (the
 #: kernel's timer slack and the thread's wake-up), which every transfer of the slot inherits.
 #: Spinning costs that much CPU once per idle wait; a loop that never idles (due times less than
-#: :data:`FINISH_BY_SLEEP` apart) never spins.
+#: :data:`FINISH_BY_SLEEP` apart) never spins. A SchedulePlanner on this clock hands the due times
+#: it idles for to an idle worker (``WorkerPool.call_at``), which waits and spins the same way
+#: and runs the transfers itself; then the planner's thread only sleeps, and one thread spins.
 FINISH_BY_SPIN = 0.00012
 
 

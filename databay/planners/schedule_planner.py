@@ -6,6 +6,10 @@ in ``start()``) loops: dispatch every link that is due, then wait on the clock
 until the earliest next due time or until woken by ``shutdown``, ``add_links``
 or a signal. Links due at the same instant share one heap entry, so thousands
 of links cost one wake-up per instant, and each due link is handled once.
+On the system clock, a due time the loop idles for is handed to an idle
+worker shortly before (``HAND_OVER``): the worker waits for it, dispatches it
+and runs the transfers, so no thread has to wake up between the due time and
+the first transfer.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ..errors import ScheduleIntervalError
 from ..link import Link
 from ..schedules import Cron, Every, _Grid
 from ._worker_pool import WorkerPool
+from .clock import FINISH_BY_SLEEP, SystemClock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +34,15 @@ if TYPE_CHECKING:
 __all__ = ["SchedulePlanner", "ScheduleIntervalError"]
 
 _LOGGER = get_logger("databay.SchedulePlanner")
+
+#: On the system clock, the loop wakes this long before a due time it was idle for, to hand
+#: it to an idle worker (``WorkerPool.call_at``): the worker waits for it awake and runs the
+#: transfers itself, with no thread to wake between the due time and them.
+HAND_OVER = 0.003
+
+#: The loop looks again this long after a due time it handed over (the worker dispatched it,
+#: or, if it could not, the loop does). A worker that finds the next due time sooner wakes it.
+LOOK_AGAIN = 0.002
 
 
 class _Run:
@@ -244,12 +258,15 @@ class SchedulePlanner(BasePlanner):
                             entered = slots[due] = []
                             heapq.heappush(heap, due)
                     entered.append(job)  # type: ignore[union-attr]
+            handing = type(clock) is SystemClock  # real waits only (see HAND_OVER)
             while self._state != STOPPING:
                 if wake.is_set():  # cleared before looking: a wake-up while dispatching is not
                     wake.clear()  # lost; clear() takes the Event's lock, ~20 µs after a long sleep
                 deadline = self._dispatch(clock.now())
                 if self._state == STOPPING:
                     break
+                if handing and deadline is not None and self._hand_over(deadline, pool, wake):
+                    continue
                 clock.wait(deadline, wake)
         finally:
             with self._lock:
@@ -269,6 +286,26 @@ class SchedulePlanner(BasePlanner):
             pool.join(1.0 if self.left_behind else None)
 
     # -- the loop ----------------------------------------------------------
+
+    def _hand_over(self, deadline: float, pool: WorkerPool, wake: threading.Event) -> bool:
+        """Wait for ``deadline`` (system clock) through an idle worker, see :data:`HAND_OVER`:
+        True once waited (woken, or the next look is due), False if the loop must wait itself."""
+        left = deadline - SystemClock.now()
+        if left > HAND_OVER:  # idle: wake up shortly before, then hand it over
+            wake.wait(min(left - HAND_OVER, threading.TIMEOUT_MAX))
+            return True
+        if left > FINISH_BY_SLEEP and pool.call_at(deadline, self._dispatch_handed):
+            wake.wait(left + LOOK_AGAIN)
+            return True
+        return False
+
+    def _dispatch_handed(self) -> None:
+        """A worker's call at a due time handed over (see :meth:`_hand_over`): dispatch what is
+        due, on the worker that runs it; wake the loop if the next due time comes before it looks."""
+        now = SystemClock.now()
+        deadline = self._dispatch(now)
+        if deadline is not None and deadline < now + LOOK_AGAIN:
+            self._set_from_any_context(self._wake)
 
     def _enter(self, job: _Job, due: float) -> None:
         """Put ``job`` in the slot of ``due`` (lock held)."""

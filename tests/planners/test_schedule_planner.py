@@ -268,3 +268,23 @@ def test_start_up_cost_is_linear_in_links(run_in_thread):
     elapsed = time.monotonic() - began
     runner.stop()
     assert elapsed < 10.0, "3,000 immediate transfers took %.2f s" % elapsed  # benchmarks/ times it
+
+
+def test_no_transfer_starts_before_its_due_time_on_the_system_clock(list_outlet, run_in_thread):
+    """On the system clock the loop hands each due time it idles for to an idle worker, which
+    waits for it awake and dispatches it (schedule_planner.HAND_OVER): every pull still happens
+    at or after its slot's due time. While a transfer runs, ``link.job.due`` is the next slot."""
+    interval, early, reached = 0.01, [], threading.Event()
+
+    class DueInlet(Inlet):
+        def pull(self, update):
+            early.append(link.job.due - interval - time.monotonic())
+            if len(early) == 30:
+                reached.set()
+            return 1
+
+    link = Link(DueInlet(), list_outlet(), interval)
+    runner = run_in_thread(SchedulePlanner(link))
+    assert reached.wait(30)
+    runner.stop()
+    assert max(early) <= 1e-9, "a transfer started %.6f s before its due time" % max(early)

@@ -3,6 +3,7 @@
 import threading
 import time
 
+from databay.planners import _worker_pool
 from databay.planners._worker_pool import WorkerPool
 
 
@@ -213,3 +214,102 @@ def test_a_pool_holds_no_thread_until_its_first_submit():
     finally:
         pool.close()
         assert pool.join(10) == 0
+
+
+def _idle_pool():
+    """A pool whose one worker ran a task and waits for work (``call_at`` needs an idle worker)."""
+    pool = WorkerPool(1)
+    ran = threading.Event()
+    pool.submit_many([(ran.set, ())])
+    assert ran.wait(10)
+    for _ in range(1000):  # the worker goes idle right after the task
+        if pool.call_at(time.monotonic() + 3600, lambda: None):
+            threading.Event().wait(0.1)  # it took the call and waits for its deadline (or will)
+            return pool
+        threading.Event().wait(0.01)
+    raise AssertionError("the worker never went idle")
+
+
+def test_call_at_is_made_at_its_deadline_never_before_and_runs_what_it_queued_on_that_worker(
+        monkeypatch):
+    """The idle worker makes the call once the clock reached the deadline (it wakes up early and
+    spins the last stretch: here 20 ms of it), then runs the tasks the call queued itself."""
+    monkeypatch.setattr(_worker_pool, "FINISH_BY_SPIN", 0.02)
+    pool = _idle_pool()
+    made, threads = [], []
+    done = threading.Event()
+
+    def call():
+        made.append(time.monotonic())
+        threads.append(threading.current_thread())
+        pool.submit_many([(lambda: threads.append(threading.current_thread()), ()), (done.set, ())])
+
+    for _ in range(3):
+        done.clear()
+        deadline = time.monotonic() + 0.05
+        assert pool.call_at(deadline, call)
+        assert done.wait(10)
+        assert made[-1] >= deadline, "the call was made %.6f s early" % (deadline - made[-1])
+    pool.close()
+    assert len(set(threads)) == 1 and pool.size == 1
+
+
+def test_call_at_needs_an_idle_worker():
+    """No worker yet, or the only one busy: nothing is arranged (the caller waits itself)."""
+    pool = WorkerPool(1)
+    assert not pool.call_at(time.monotonic(), lambda: None)  # no worker yet
+    started, release = threading.Event(), threading.Event()
+    pool.submit_many([(lambda: (started.set(), release.wait(10)), ())])
+    assert started.wait(10)
+    assert not pool.call_at(time.monotonic(), lambda: None)  # its one worker is busy
+    release.set()
+    pool.close()
+    assert pool.join(10) == 0
+
+
+def test_a_later_call_at_replaces_the_waiting_one():
+    """A worker waiting for an hour-away call takes the new deadline at once; the old call is
+    never made."""
+    pool = _idle_pool()  # it waits for a call an hour away
+    made = threading.Event()
+    assert pool.call_at(time.monotonic() + 0.02, made.set)
+    assert made.wait(10), "the waiting worker kept the old deadline"
+    pool.close()
+    assert pool.join(10) == 0
+
+
+def test_tasks_submitted_while_a_worker_waits_for_its_call_run_at_once():
+    """The waiting worker takes submitted tasks instead of waiting for its call's deadline."""
+    pool = _idle_pool()
+    ran = threading.Event()
+    pool.submit_many([(ran.set, ())])
+    assert ran.wait(10)
+    pool.close()
+    assert pool.join(10) == 0
+
+
+def test_close_ends_a_worker_waiting_for_its_call_and_the_call_is_not_made():
+    pool = _idle_pool()
+    made = []
+    assert pool.call_at(time.monotonic() + 3600, lambda: made.append(1))
+    pool.close()
+    assert pool.join(10) == 0 and pool.size == 0
+    assert made == []
+
+
+def test_a_call_that_raises_is_logged_and_the_worker_goes_on(caplog):
+    pool = _idle_pool()
+
+    def fails():
+        raise RuntimeError("boom")
+
+    assert pool.call_at(time.monotonic(), fails)
+    ran = threading.Event()
+    for _ in range(1000):
+        if "boom" in caplog.text:
+            break
+        threading.Event().wait(0.01)
+    pool.submit_many([(ran.set, ())])
+    assert ran.wait(10)
+    pool.close()
+    assert "Call" in caplog.text and "boom" in caplog.text
