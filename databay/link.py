@@ -887,11 +887,12 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
     last: Any = None  # the last of ``links`` that holds it: makes the releases counted
     steps = len(links)  # links looked at, at most, to find ``last`` (once each: linear)
     inline: set = set()  # node classes released inline
+    own_on_shutdown = _LINK_ON_SHUTDOWN
     try:
         for link in links:
             try:  # on_shutdown read through the instance: one set on it, or patched, is called
                 try:
-                    own = link.on_shutdown.__func__ is _LINK_ON_SHUTDOWN  # type: ignore[attr-defined]
+                    own = link.on_shutdown.__func__ is own_on_shutdown  # type: ignore[attr-defined]
                 except AttributeError:  # a function set on the instance
                     own = False
                 if not own or link._delivery is not None or \
@@ -909,29 +910,29 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
             first: Optional[Exception] = None
             for node in acquired:  # Link._release_nodes
                 try:
-                    count = 1
                     if node is held_node:
                         owed = held.owed
                         # users read without its lock: a hook may have stopped ``last`` by hand
                         if link is not last and node._users > owed + 1:
                             held.owed = owed + 1
                             continue
-                        count += owed  # the last one, or one that may stop it: made now, with those
-                        held.owed = 0
-                    cls = type(node)
-                    if cls not in inline:
-                        if not released_inline(cls):
+                        held.owed = 0  # the last one, or one that may stop it: made now, with those
+                        if node._release(owed + 1) is True:
+                            _report_stopped(link, node)
+                        continue
+                    if type(node) not in inline:
+                        if not released_inline(type(node)):
                             if node._release() is True:  # a mock's may return a mock
                                 _report_stopped(link, node)
                             continue
-                        inline.add(cls)
+                        inline.add(type(node))
                     stopped = False
                     lock = node._lifecycle_lock
                     lock.acquire()
                     try:  # Lifecycle._release and try_shutdown, step by step
                         users = node._users
-                        if users > count:
-                            node._users = users - count
+                        if users > 1:
+                            node._users = users - 1
                             if not held.owed and node is not held_node and steps:
                                 later, steps = _last_holder(links, link, node, steps)
                                 if later is not None:  # hold it from now on, until ``later``
@@ -947,7 +948,7 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                                     node.on_shutdown()
                     finally:
                         lock.release()
-                    if stopped and listened:
+                    if listened and stopped:
                         stats = link._stats
                         hub = stats.hub  # checked here: at shutdown a call per node costs more
                         if hub is not None and hub.active:

@@ -446,3 +446,43 @@ def test_a_hook_shutting_down_another_planner_stops_its_shared_nodes_there():
     assert runner.error is None
     assert order == ["stop a", "stop x", "stop y", "stop inner out", "stop b", "stop c", "stop out"]
     assert not inner_out.active and not out.active
+
+
+class AlikeOut(ToldOut):
+    """Outlets equal to each other: a shutdown looking for a shared node's last link must not
+    take one of them for another."""
+
+    def __eq__(self, other):
+        return isinstance(other, AlikeOut)
+
+    def __hash__(self):
+        return 1
+
+
+def test_a_shared_node_is_told_apart_from_nodes_equal_to_it_when_its_last_link_is_looked_for():
+    """As above, with the later link's outlet equal to the shared one: the shutdown still makes
+    its releases at the shared node's own last link (found by identity), so the node stops in
+    the second planner, which stops its last user while the first waits in a later hook."""
+    order, events = [], []
+    out, alike = AlikeOut("out", order), AlikeOut("alike", order)
+    in_hook, go_on = threading.Event(), threading.Event()
+
+    def wait_in_hook():
+        in_hook.set()
+        assert go_on.wait(10)
+
+    first = planner_of(Link(Told("a", order), out, 3600), Link(Told("b", order), out, 3600),
+                       Link(Told("slow", order, hook=wait_in_hook), alike, 3600))
+    second = planner_of(Link(Told("e", order), out, 3600))
+    second.subscribe(lambda event: events.append(event.node.name), kinds="node_shut_down")
+    runners = [run_started(first), run_started(second)]
+    stopping = threading.Thread(target=runners[0].stop, daemon=True)
+    stopping.start()
+    try:
+        assert in_hook.wait(10)
+        runners[1].stop()
+        assert not out.active and "out" in events
+    finally:
+        go_on.set()
+        stopping.join(10)
+    assert order.count("stop out") == 1 and not alike.active
