@@ -20,7 +20,7 @@ virtual clock. Workers take queued tasks without the lock (``deque.popleft``
 is atomic); they take it only to wait for work.
 
 ``call_at(deadline, function)`` has an idle worker make one call at a
-deadline: it waits for it awake, spinning the last stretch, and then runs the
+deadline: it waits for it awake, sleeping then spinning the last stretch, and then runs the
 tasks that call queued itself. A planner hands it its next due time, so the
 transfers start on the thread already awake at the due time, not after two
 more wake-ups (the planner's own, and the worker's when the tasks are handed
@@ -34,7 +34,7 @@ import threading
 import time
 
 from .._log import get_logger
-from .clock import FINISH_BY_SPIN
+from .clock import FINISH_BY_SLEEP, FINISH_BY_SPIN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -115,7 +115,9 @@ class WorkerPool:
 
     def call_at(self, deadline: float, function: Callable[[], Any]) -> bool:
         """Have an idle worker call ``function`` once ``time.monotonic()`` reaches ``deadline``,
-        then run the tasks it queued; it spins the last :data:`~.clock.FINISH_BY_SPIN` seconds.
+        then run the tasks it queued. It waits as ``SystemClock.wait`` does: the last
+        :data:`~.clock.FINISH_BY_SLEEP` seconds slept (a timed wait on the pool's lock returns
+        later), the last :data:`~.clock.FINISH_BY_SPIN` of them spun.
         False if nothing was arranged: no worker is idle or tasks wait (the caller waits for
         the deadline itself). Replaces the call arranged before, if it was not made yet. A
         waiting worker given tasks runs them first; the call stays for the next idle worker."""
@@ -238,9 +240,12 @@ class WorkerPool:
                     call = self._idle_wait(me)
                 if call is _EXIT:
                     return
-                if call is not None:
+                if call is not None:  # its last stretch slept, then spun, as clock.SystemClock.wait
                     deadline, function = call
-                    while monotonic() < deadline:  # the last stretch spun: see clock.FINISH_BY_SPIN
+                    delay = deadline - monotonic()
+                    if delay > FINISH_BY_SPIN:
+                        time.sleep(delay - FINISH_BY_SPIN)
+                    while monotonic() < deadline:
                         pass
                     try:
                         function()
@@ -271,7 +276,7 @@ class WorkerPool:
             call = self._call
             if call is not None and self._caller in (None, me):
                 self._caller = me
-                timeout = call[0] - FINISH_BY_SPIN - time.monotonic()
+                timeout = call[0] - FINISH_BY_SLEEP - time.monotonic()
                 if timeout <= 0:
                     self._call = self._caller = None
                     return call
