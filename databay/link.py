@@ -828,8 +828,10 @@ class Link:
         return self._released(_take_acquired(self))
 
     def _released(self, acquired: Sequence[Any]) -> Optional[BaseException]:
-        """Release each of ``acquired``, even if some fail; returns the first failure."""
+        """Release each of ``acquired``, even if some fail; returns the first failure.
+        A KeyboardInterrupt or SystemExit of a hook is raised once all are released."""
         first: Optional[BaseException] = None
+        interrupt: Optional[BaseException] = None
         for node in acquired:
             try:
                 if node._release() is True:  # it shut the node down (a mock may return a mock)
@@ -840,6 +842,10 @@ class Link:
                 _LOGGER.error("on_shutdown of %r failed in %r: %r", node, self, error,
                               exc_info=True)
                 first = first or error
+            except BaseException as error:  # noqa: B036 - raised below, the other nodes released
+                interrupt = interrupt or error
+        if interrupt is not None:
+            raise interrupt
         return first
 
     def __repr__(self) -> str:
@@ -892,12 +898,17 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
     is reported; each link's own hub is read only while one is.
     """
     ident = get_ident()
+    interrupt: Optional[BaseException] = None  # a hook's KeyboardInterrupt/SystemExit: raised at the end
     if ident in HELD_RELEASES:  # inside a hook of an outer shutdown: one link at a time
         for link in links:
             try:
                 link.on_shutdown()
             except Exception as error:  # noqa: BLE001 - every link gets its turn
                 failed(link, error)
+            except BaseException as error:  # noqa: B036 - raised below
+                interrupt = interrupt or error
+        if interrupt is not None:
+            raise interrupt
         return
     held = HELD_RELEASES[ident] = HeldReleases()
     held_node: Any = None  # held.node
@@ -925,6 +936,9 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                     _changes_ended()
             except Exception as error:  # noqa: BLE001 - every link gets its turn
                 failed(link, error)
+                continue
+            except BaseException as error:  # noqa: B036 - raised below, once every link stopped
+                interrupt = interrupt or error
                 continue
             first: Optional[Exception] = None
             for node in acquired:  # Link._release_nodes
@@ -975,6 +989,8 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                 except Exception as error:
                     _LOGGER.error("on_shutdown of %r failed in %r: %r", node, link, error, exc_info=True)
                     first = first or error
+                except BaseException as error:  # noqa: B036 - raised below, once every link stopped
+                    interrupt = interrupt or error
             if first is not None and not link._ignore_exceptions:
                 failed(link, first)
     finally:
@@ -988,6 +1004,8 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                 _LOGGER.error("on_shutdown of %r failed in %r: %r", held_node, link, error, exc_info=True)
                 if not link._ignore_exceptions:
                     failed(link, error)
+    if interrupt is not None:
+        raise interrupt
 
 
 def _keep_acquired(link: Link, acquired: list, nodes: Sequence[Any]) -> bool:

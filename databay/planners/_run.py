@@ -230,15 +230,17 @@ def teardown(planner: Any) -> None:
     from ..base_planner import IDLE
     from ._teardown import teardown as finish
 
-    with planner._teardown_lock:
-        if planner._state != IDLE:
-            planner._teardown_thread = threading.current_thread()
-            try:
-                finish(planner)
-            finally:
-                planner._teardown_thread = None
-            planner._observe.emit("planner_stopped")
-    planner._stopped.set()
+    try:
+        with planner._teardown_lock:
+            if planner._state != IDLE:
+                planner._teardown_thread = threading.current_thread()
+                try:
+                    finish(planner)  # idle again even if a node hook's KeyboardInterrupt ends it
+                finally:
+                    planner._teardown_thread = None
+                    planner._observe.emit("planner_stopped")
+    finally:
+        planner._stopped.set()
 
 
 def start_link(planner: Any, link: Any) -> None:
