@@ -222,10 +222,17 @@ def _idle_pool():
     ran = threading.Event()
     pool.submit_many([(ran.set, ())])
     assert ran.wait(10)
-    for _ in range(1000):  # the worker goes idle right after the task
-        if pool.call_at(time.monotonic() + 3600, lambda: None):
-            threading.Event().wait(0.1)  # it took the call and waits for its deadline (or will)
-            return pool
+    _call_when_idle(pool, time.monotonic() + 3600, lambda: None)
+    threading.Event().wait(0.1)  # it took the call and waits for its deadline (or will)
+    return pool
+
+
+def _call_when_idle(pool, deadline, function):
+    """``pool.call_at(deadline, function)`` once its worker is idle again: it goes idle just
+    after the task that signalled the test, and a busy machine may not have run that step yet."""
+    for _ in range(1000):
+        if pool.call_at(deadline, function):
+            return
         threading.Event().wait(0.01)
     raise AssertionError("the worker never went idle")
 
@@ -247,11 +254,12 @@ def test_call_at_is_made_at_its_deadline_never_before_and_runs_what_it_queued_on
     for _ in range(3):
         done.clear()
         deadline = time.monotonic() + 0.05
-        assert pool.call_at(deadline, call)
+        _call_when_idle(pool, deadline, call)
         assert done.wait(10)
         assert made[-1] >= deadline, "the call was made %.6f s early" % (deadline - made[-1])
-    pool.close()
     assert len(set(threads)) == 1 and pool.size == 1
+    pool.close()
+    assert pool.join(10) == 0
 
 
 def test_call_at_needs_an_idle_worker():
