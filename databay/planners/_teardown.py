@@ -43,10 +43,12 @@ def teardown(planner: Any) -> None:
             if left:
                 skip = set(left)
                 links = [link for link in links if link not in skip]
-        flush_links(links, lambda link, error: failed(planner, "flush", link, error))
-        # its links report to its hub: whether anyone listens is read once, not per link and node
-        shutdown_links(links, lambda link, error: failed(planner, "on_shutdown", link, error),
-                       listened=planner._observe.events.active)
+        try:
+            flush_links(links, lambda link, error: failed(planner, "flush", link, error))
+        finally:  # an interrupt (KeyboardInterrupt, SystemExit) in a flush still stops every node
+            # its links report to its hub: whether anyone listens is read once, not per link and node
+            shutdown_links(links, lambda link, error: failed(planner, "on_shutdown", link, error),
+                           listened=planner._observe.events.active)
         if left:
             _LOGGER.error("Shut down %r leaving %d link(s) behind, their transfer still running: %s; "
                           "their Buffers hold %d record(s) not delivered",

@@ -144,3 +144,26 @@ def test_an_interrupt_in_a_node_hook_of_link_on_shutdown_still_stops_its_other_n
     link.on_shutdown()
     assert counts(boom, a, out) == [("boom", 2, 2, False), ("a", 2, 2, False),
                                     ("out", 2, 2, False)]
+
+
+@pytest.mark.parametrize("raises", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_while_buffers_are_flushed_still_stops_every_node(raises):
+    """A flush interrupted (a Buffer's outlet pushing, here the link's flush itself) does not
+    leave the nodes started: the teardown stops every link, then the interrupt propagates."""
+    links, _, nodes = build(None)
+
+    def interrupted_flush():
+        raise raises()
+
+    links[0].flush = interrupted_flush
+    planner = Unblocking(links, immediate_transfer=False, handle_signals=False)
+    planner.start()
+    with pytest.raises(raises):
+        planner.shutdown()
+    assert not planner.running
+    assert not any(node.active for node in nodes)
+    assert [node.stops for node in nodes] == [1] * 7
+    del links[0].flush
+    planner.start()  # and it starts and stops again
+    planner.shutdown()
+    assert [node.stops for node in nodes] == [2] * 7
