@@ -168,6 +168,7 @@ class SchedulePlanner(BasePlanner):
         self._anchor_requested = 0.0
         self._anchor: Optional[float] = None  # when this run's timelines start; None while stopped
         self._current_run = _STOPPED  # the run jobs entered now belong to
+        self._handed_error: Optional[BaseException] = None  # a handed dispatch raised it
         super().__init__(links=links, ignore_exceptions=ignore_exceptions,
                          immediate_transfer=immediate_transfer, shutdown_at_exit=shutdown_at_exit,
                          handle_signals=handle_signals, timeout=timeout, clock=clock)
@@ -220,6 +221,7 @@ class SchedulePlanner(BasePlanner):
         if pool is None or pool.max_workers != self._threads:  # ``_threads`` changed since built
             pool = WorkerPool(self._threads)
         self._pool = pool
+        self._handed_error = None
         try:  # from here on the finally undoes the run: a schedule may raise while bound
             with self._lock:
                 anchor = self._anchor = self._anchor_requested
@@ -262,6 +264,8 @@ class SchedulePlanner(BasePlanner):
             while self._state != STOPPING:
                 if wake.is_set():  # cleared before looking: a wake-up while dispatching is not
                     wake.clear()  # lost; clear() takes the Event's lock, ~20 µs after a long sleep
+                if self._handed_error is not None:  # raised as if by the dispatch below
+                    raise self._handed_error
                 deadline = self._dispatch(clock.now())
                 if self._state == STOPPING:
                     break
@@ -303,7 +307,12 @@ class SchedulePlanner(BasePlanner):
         """A worker's call at a due time handed over (see :meth:`_hand_over`): dispatch what is
         due, on the worker that runs it; wake the loop if the next due time comes before it looks."""
         now = SystemClock.now()
-        deadline = self._dispatch(now)
+        try:
+            deadline = self._dispatch(now)
+        except BaseException as error:  # noqa: BLE001 - the loop raises it (a schedule's next_due)
+            self._handed_error = error
+            self._set_from_any_context(self._wake)
+            return
         if deadline is not None and deadline < now + LOOK_AGAIN:
             self._set_from_any_context(self._wake)
 

@@ -288,3 +288,45 @@ def test_no_transfer_starts_before_its_due_time_on_the_system_clock(list_outlet,
     assert reached.wait(30)
     runner.stop()
     assert max(early) <= 1e-9, "a transfer started %.6f s before its due time" % max(early)
+
+
+def test_a_schedule_raising_in_a_handed_dispatch_stops_the_planner_as_in_the_loop(list_outlet):
+    """A schedule's ``next_due`` that raises inside a dispatch handed to a worker (system clock)
+    is raised by ``start()``, as when the loop dispatches itself; it is not left in the worker's
+    log while the planner runs on with that link gone from its slots."""
+    calls, pulls = [0], []
+
+    class Breaking:
+        def next_due(self, after):
+            calls[0] += 1
+            if calls[0] >= 4:
+                raise RuntimeError("schedule broke")
+            return after + 0.05
+
+    class BreakingSchedule:
+        def bind(self, anchor, clock, seed):
+            return Breaking()
+
+    class In(Inlet):
+        def pull(self, update):
+            pulls.append(update)
+            return 1
+
+    planner = SchedulePlanner(Link(In(), list_outlet(), schedule=BreakingSchedule()),
+                              handle_signals=False)
+    raised = []
+
+    def run():
+        try:
+            planner.start()
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            raised.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():  # the bug: still running, the link never due again
+        planner.shutdown()
+        thread.join(10)
+    assert [str(error) for error in raised] == ["schedule broke"], (raised, len(pulls))
+    assert not planner.running
