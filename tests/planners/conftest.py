@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from databay import Inlet, Link, Outlet
+from databay import BasePlanner, Inlet, Link, Outlet
 from databay.planners import ApsPlanner, SchedulePlanner
 
 
@@ -111,6 +111,78 @@ def stamp_inlet():
 @pytest.fixture
 def list_outlet():
     return ListOutlet
+
+
+def in_thread(action):
+    """Call ``action`` in a daemon thread, started; returns (the thread, a list of what it
+    raised, BaseExceptions too: a test asserts on them after joining)."""
+    raised = []
+
+    def target():
+        try:
+            action()
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            raised.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, raised
+
+
+class Counted:
+    """A node mixin counting its hooks. ``block_start``: the next on_start sets ``entered`` and
+    waits until ``go`` is set; ``raises``: raised by the next on_shutdown (once)."""
+
+    def __init__(self, name, raises=None):
+        super().__init__()
+        self.name = name
+        self.raises = raises
+        self.starts = self.stops = 0
+        self.block_start = False
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def on_start(self):
+        self.starts += 1
+        if self.block_start:
+            self.block_start = False
+            self.entered.set()
+            assert self.go.wait(20)
+
+    def on_shutdown(self):
+        self.stops += 1
+        raises, self.raises = self.raises, None
+        if raises is not None:
+            raise raises
+
+    def __repr__(self):
+        return self.name
+
+
+class CountedIn(Counted, Inlet):
+    def pull(self, update):
+        return 1
+
+
+class CountedOut(Counted, Outlet):
+    def push(self, records, update):
+        pass
+
+
+class Unblocking(BasePlanner):
+    """A planner whose start() returns at once: its shutdown() tears down in the caller's thread."""
+
+    def _schedule(self, link):
+        pass
+
+    def _unschedule(self, link):
+        pass
+
+    def _start_planner(self):
+        pass
+
+    def _shutdown_planner(self, wait=True):
+        pass
 
 
 class Runner:

@@ -6,26 +6,11 @@ wait for that teardown nor run a second one. Each case runs in a thread joined w
 timeout, so a regression fails instead of hanging the suite.
 """
 
-import threading
 
-from databay import BasePlanner, Inlet, Link, Outlet
+from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 
-
-class Unblocking(BasePlanner):
-    """A planner whose start() returns at once: shutdown() tears down in its caller's thread."""
-
-    def _schedule(self, link):
-        pass
-
-    def _unschedule(self, link):
-        pass
-
-    def _start_planner(self):
-        pass
-
-    def _shutdown_planner(self, wait=True):
-        pass
+from .conftest import Unblocking, in_thread
 
 
 class HookInlet(Inlet):
@@ -59,16 +44,7 @@ class Quiet(Outlet):
 def ends(action, seconds=20):
     """Run ``action`` in a daemon thread; True if it returned within ``seconds``.
     Re-raises what it raised."""
-    raised = []
-
-    def run():
-        try:
-            action()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            raised.append(error)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread, raised = in_thread(action)
     thread.join(seconds)
     if raised:
         raise raised[0]

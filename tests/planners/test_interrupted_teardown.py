@@ -10,56 +10,10 @@ import threading
 
 import pytest
 
-from databay import BasePlanner, Inlet, Link, Outlet
+from databay import Link
 from databay.planners import SchedulePlanner
 
-
-class Unblocking(BasePlanner):
-    """A planner whose start() returns at once: shutdown() tears down in its caller's thread."""
-
-    def _schedule(self, link):
-        pass
-
-    def _unschedule(self, link):
-        pass
-
-    def _start_planner(self):
-        pass
-
-    def _shutdown_planner(self, wait=True):
-        pass
-
-
-class Counted:
-    """Counts its hooks; ``raises`` is raised by the next on_shutdown (once)."""
-
-    def __init__(self, name, raises=None):
-        super().__init__()
-        self.name = name
-        self.raises = raises
-        self.starts = self.stops = 0
-
-    def on_start(self):
-        self.starts += 1
-
-    def on_shutdown(self):
-        self.stops += 1
-        raises, self.raises = self.raises, None
-        if raises is not None:
-            raise raises
-
-    def __repr__(self):
-        return self.name
-
-
-class CountedIn(Counted, Inlet):
-    def pull(self, update):
-        return 1
-
-
-class CountedOut(Counted, Outlet):
-    def push(self, records, update):
-        pass
+from .conftest import CountedIn, CountedOut, Unblocking, in_thread
 
 
 def counts(*nodes):
@@ -109,16 +63,7 @@ def test_an_interrupt_in_a_node_hook_propagates_out_of_a_blocking_start():
     node; a shutdown() waiting for that teardown returns."""
     links, _, nodes = build(KeyboardInterrupt())
     planner = SchedulePlanner(links, immediate_transfer=False, handle_signals=False)
-    raised = []
-
-    def run():
-        try:
-            planner.start()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            raised.append(error)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread, raised = in_thread(planner.start)
     stopping = threading.Thread(target=planner.shutdown, daemon=True)
     while not planner.running and thread.is_alive():
         thread.join(0.01)

@@ -13,10 +13,10 @@ import threading
 import time
 import weakref
 
-from databay import BasePlanner, Inlet, Link, Outlet
+from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 
-from .conftest import Runner, run_started
+from .conftest import Runner, Unblocking, run_started
 
 
 class Quiet(Outlet):
@@ -412,21 +412,6 @@ def test_another_thread_stopping_links_during_a_shutdown_leaves_every_node_stopp
     links[1].on_shutdown()
     assert not out.active and order.count("stop out") == 2
 
-
-class Unblocking(BasePlanner):
-    """A planner whose start() returns at once: its shutdown() tears down in the caller."""
-
-    def _schedule(self, link):
-        pass
-
-    def _unschedule(self, link):
-        pass
-
-    def _start_planner(self):
-        pass
-
-    def _shutdown_planner(self, wait=True):
-        pass
 
 
 def test_a_hook_shutting_down_another_planner_stops_its_shared_nodes_there():

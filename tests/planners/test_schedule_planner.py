@@ -10,7 +10,7 @@ import pytest
 from databay import Inlet, Link, Outlet
 from databay.planners import SchedulePlanner
 
-from .conftest import run_python
+from .conftest import in_thread, run_python
 
 
 def wait_for(predicate, timeout=10.0):
@@ -314,16 +314,7 @@ def test_a_schedule_raising_in_a_handed_dispatch_stops_the_planner_as_in_the_loo
 
     planner = SchedulePlanner(Link(In(), list_outlet(), schedule=BreakingSchedule()),
                               handle_signals=False)
-    raised = []
-
-    def run():
-        try:
-            planner.start()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            raised.append(error)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread, raised = in_thread(planner.start)
     thread.join(20)
     if thread.is_alive():  # the bug: still running, the link never due again
         planner.shutdown()

@@ -8,76 +8,11 @@ The interleavings are forced with a node hook that blocks on an Event.
 
 import random
 import sys
-import threading
 
-from databay import BasePlanner, Inlet, Link, Outlet
+from databay import Link
 from databay.link import shutdown_links
 
-
-class Unblocking(BasePlanner):
-    """A planner whose start() returns at once: shutdown() tears down in its caller's thread."""
-
-    def _schedule(self, link):
-        pass
-
-    def _unschedule(self, link):
-        pass
-
-    def _start_planner(self):
-        pass
-
-    def _shutdown_planner(self, wait=True):
-        pass
-
-
-class Counted:
-    """Counts its hooks; ``block_start`` makes the next on_start wait until ``go`` is set."""
-
-    def __init__(self, name):
-        super().__init__()
-        self.name = name
-        self.starts = self.stops = 0
-        self.block_start = False
-        self.entered = threading.Event()
-        self.go = threading.Event()
-
-    def on_start(self):
-        self.starts += 1
-        if self.block_start:
-            self.block_start = False
-            self.entered.set()
-            assert self.go.wait(20)
-
-    def on_shutdown(self):
-        self.stops += 1
-
-    def __repr__(self):
-        return self.name
-
-
-class CountedIn(Counted, Inlet):
-    def pull(self, update):
-        return 1
-
-
-class CountedOut(Counted, Outlet):
-    def push(self, records, update):
-        pass
-
-
-def run(action):
-    """``action`` in a thread; returns (thread, list of what it raised)."""
-    raised = []
-
-    def target():
-        try:
-            action()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            raised.append(error)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, raised
+from .conftest import CountedIn, CountedOut, Unblocking, in_thread
 
 
 def test_a_start_that_a_planner_teardown_overtakes_gives_its_node_back():
@@ -90,7 +25,7 @@ def test_a_start_that_a_planner_teardown_overtakes_gives_its_node_back():
     planner.start()
     link.on_shutdown()  # stopped by hand; the planner still holds it
     b.block_start = True
-    starting, raised = run(link.on_start)
+    starting, raised = in_thread(link.on_start)
     assert b.entered.wait(20)
     planner.shutdown()  # its teardown stops the link meanwhile
     b.go.set()
@@ -114,7 +49,7 @@ def test_a_shared_node_keeps_the_user_a_start_still_holds_when_a_stop_overtakes_
     link.on_start()
     link.on_shutdown()
     b.block_start = True
-    starting, raised = run(link.on_start)
+    starting, raised = in_thread(link.on_start)
     assert b.entered.wait(20)
     shutdown_links([link], lambda link, error: raised.append(error))
     b.go.set()
@@ -136,7 +71,7 @@ def test_an_inlet_added_to_a_link_that_a_stop_overtakes_is_stopped_again():
     link.on_start()
     late = CountedIn("late")
     late.block_start = True
-    adding, raised = run(lambda: link.add_inlets(late))
+    adding, raised = in_thread(lambda: link.add_inlets(late))
     assert late.entered.wait(20)
     link.on_shutdown()
     late.go.set()
@@ -172,7 +107,7 @@ def test_starts_and_stops_racing_a_teardown_keep_every_count_right():
                     link = rnd.choice(links)
                     (link.on_shutdown if rnd.random() < 0.6 else link.on_start)()
 
-            meddling, raised = run(meddle)
+            meddling, raised = in_thread(meddle)
             shutdown_links(mine, lambda link, error: raised.append(error))
             meddling.join(20)
             assert not meddling.is_alive() and raised == [], trial
