@@ -746,10 +746,11 @@ class Link:
         nodes = self._inlets + self._outlets  # a new list: the link's own are never changed
         if self._dead_letter is not None:
             nodes.append(self._dead_letter)
+        taken: list = []  # acquired by this call: added to ``acquired`` together, at the end
         for node in nodes:
             if self._acquired is not acquired:  # stopped meanwhile (a node's hook, another thread)
-                return
-            for held in acquired:
+                break
+            for held in acquired + taken:  # a node held already, or given twice, is acquired once
                 if held is node:
                     break
             else:
@@ -784,14 +785,15 @@ class Link:
                     if not self._ignore_exceptions:
                         self._running = False
                         self._release_nodes()
+                        self._released(taken)
                         if self._delivery is not None:
                             self._delivery.stop()
                         raise
                     _LOGGER.error("on_start of %r failed in %r: %r", node, self, error, exc_info=True)
                     continue
-                if not _keep_acquired(self, acquired, (node,)):
-                    self._released((node,))  # stopped meanwhile: this start gives it back
-                    return
+                taken.append(node)
+        if taken and not _keep_acquired(self, acquired, taken):
+            self._released(taken)  # stopped meanwhile (a hook, another thread): given back
 
     def on_shutdown(self) -> None:
         """Stop using the nodes: a node's ``on_shutdown`` runs when its last user stops.
@@ -929,11 +931,11 @@ def shutdown_links(links: Sequence[Link], failed: Callable[[Link, Exception], No
                     continue
                 link._running = False
                 acquired = link._acquired
-                if not acquired:
-                    continue
-                link._acquired = ()
+                link._acquired = ()  # also when empty: a start adding its nodes now sees it taken
                 if _CHANGING_IN is not None and _CHANGING_IN != ident:  # see _keep_acquired
                     _changes_ended()
+                if not acquired:
+                    continue
             except Exception as error:  # noqa: BLE001 - every link gets its turn
                 failed(link, error)
                 continue

@@ -119,3 +119,22 @@ def test_starts_and_stops_racing_a_teardown_keep_every_count_right():
                 assert not node.active and node.starts == node.stops, (trial, node)
     finally:
         sys.setswitchinterval(switch)
+
+
+def test_a_stop_that_overtakes_a_start_still_inside_its_first_node_gives_every_node_back():
+    """The teardown comes while the start is still in its first node's on_start (the link's
+    list of nodes is empty then): it takes the list all the same, so the start gives back
+    every node it acquires instead of keeping them in a stopped link."""
+    a, out = CountedIn("a"), CountedOut("out")
+    link = Link(a, out, 3600)
+    a.block_start = True
+    starting, raised = in_thread(link.on_start)
+    assert a.entered.wait(20)
+    shutdown_links([link], lambda link, error: raised.append(error))
+    a.go.set()
+    starting.join(20)
+    assert not starting.is_alive() and raised == []
+    assert [(n.starts, n.stops, n.active) for n in (a, out)] == [(1, 1, False), (0, 0, False)]
+    link.on_start()
+    link.on_shutdown()
+    assert [(n.starts, n.stops, n.active) for n in (a, out)] == [(2, 2, False), (1, 1, False)]
