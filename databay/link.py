@@ -746,11 +746,10 @@ class Link:
         nodes = self._inlets + self._outlets  # a new list: the link's own are never changed
         if self._dead_letter is not None:
             nodes.append(self._dead_letter)
-        taken: list = []  # acquired by this call: added to ``acquired`` together, at the end
         for node in nodes:
             if self._acquired is not acquired:  # stopped meanwhile (a node's hook, another thread)
-                break
-            for held in acquired + taken:  # a node held already, or given twice, is acquired once
+                return
+            for held in acquired:
                 if held is node:
                     break
             else:
@@ -785,15 +784,14 @@ class Link:
                     if not self._ignore_exceptions:
                         self._running = False
                         self._release_nodes()
-                        self._released(taken)
                         if self._delivery is not None:
                             self._delivery.stop()
                         raise
                     _LOGGER.error("on_start of %r failed in %r: %r", node, self, error, exc_info=True)
                     continue
-                taken.append(node)
-        if taken and not _keep_acquired(self, acquired, taken):
-            self._released(taken)  # stopped meanwhile (a hook, another thread): given back
+                if not _keep_acquired(self, acquired, (node,)):
+                    self._released((node,))  # stopped meanwhile: this start gives it back
+                    return
 
     def on_shutdown(self) -> None:
         """Stop using the nodes: a node's ``on_shutdown`` runs when its last user stops.
@@ -808,7 +806,7 @@ class Link:
                 self._delivery.stop()
         finally:
             try:
-                if self._acquired:
+                if self._acquired.__class__ is list:  # also empty: a start under way sees it taken
                     error = self._release_nodes()
             finally:
                 if self._runner is not None:

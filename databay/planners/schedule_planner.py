@@ -265,13 +265,14 @@ class SchedulePlanner(BasePlanner):
                 if wake.is_set():  # cleared before looking: a wake-up while dispatching is not
                     wake.clear()  # lost; clear() takes the Event's lock, ~20 µs after a long sleep
                 if self._handed_error is not None:  # raised as if by the dispatch below
-                    raise self._handed_error
+                    self._raise_handed_error()
                 deadline = self._dispatch(clock.now())
                 if self._state == STOPPING:
                     break
                 if handing and deadline is not None and self._hand_over(deadline, pool, wake):
                     continue
                 clock.wait(deadline, wake)
+            self._raise_handed_error()  # one handed over while the loop was stopping
         finally:
             with self._lock:
                 self._anchor = None
@@ -288,6 +289,16 @@ class SchedulePlanner(BasePlanner):
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.join(1.0 if self.left_behind else None)
+        error, self._handed_error = self._handed_error, None
+        if error is not None:  # a handed dispatch raised after the loop had ended: not lost
+            _LOGGER.error("A dispatch of %r failed while it stopped: %r", self, error,
+                          exc_info=(type(error), error, error.__traceback__))
+
+    def _raise_handed_error(self) -> None:
+        """Raise, once, what a dispatch handed to a worker raised (see :meth:`_dispatch_handed`)."""
+        error, self._handed_error = self._handed_error, None
+        if error is not None:
+            raise error
 
     # -- the loop ----------------------------------------------------------
 

@@ -321,3 +321,53 @@ def test_a_schedule_raising_in_a_handed_dispatch_stops_the_planner_as_in_the_loo
         thread.join(10)
     assert [str(error) for error in raised] == ["schedule broke"], (raised, len(pulls))
     assert not planner.running
+
+
+def test_a_schedule_raising_in_a_handed_dispatch_while_the_planner_stops_is_not_lost(caplog):
+    """The worker is inside the schedule's ``next_due`` when ``shutdown()`` comes; it raises
+    then: ``start()`` raises it (or, once the loop has ended, the planner logs it)."""
+    inside, go, loop = threading.Event(), threading.Event(), []
+
+    class Breaking:
+        calls = 0
+
+        def next_due(self, after):
+            Breaking.calls += 1
+            if Breaking.calls >= 3 and threading.current_thread() not in loop:
+                inside.set()
+                assert go.wait(20)
+                raise RuntimeError("schedule broke while stopping")
+            return after + 0.05
+
+    class BreakingSchedule:
+        def bind(self, anchor, clock, seed):
+            return Breaking()
+
+    class In(Inlet):
+        def pull(self, update):
+            return 1
+
+    class Out(Outlet):
+        def push(self, records, update):
+            pass
+
+    planner = SchedulePlanner(Link(In(), Out(), schedule=BreakingSchedule()), handle_signals=False)
+
+    def start():
+        loop.append(threading.current_thread())
+        planner.start()
+
+    thread, raised = in_thread(start)
+    if not inside.wait(20):  # the loop dispatched every time itself (no worker was idle)
+        planner.shutdown()
+        thread.join(20)
+        pytest.skip("no dispatch was handed to a worker on this machine")
+    stopping, _ = in_thread(planner.shutdown)
+    stopping.join(0.5)  # shutdown() under way (it waits for the dispatch the worker is in)
+    go.set()
+    thread.join(20)
+    stopping.join(20)
+    assert not thread.is_alive() and not stopping.is_alive()
+    said = [str(error) for error in raised] + \
+        [str(record.exc_info[1]) for record in caplog.records if record.exc_info]
+    assert said == ["schedule broke while stopping"], (raised, caplog.text)

@@ -138,3 +138,18 @@ def test_a_stop_that_overtakes_a_start_still_inside_its_first_node_gives_every_n
     link.on_start()
     link.on_shutdown()
     assert [(n.starts, n.stops, n.active) for n in (a, out)] == [(2, 2, False), (1, 1, False)]
+
+
+def test_a_stop_by_hand_while_a_start_is_inside_its_first_node_gives_every_node_back():
+    """As above with ``link.on_shutdown()`` by hand in another thread: it takes the empty list
+    too, and the start gives back the node it was starting and starts no other."""
+    a, out = CountedIn("a"), CountedOut("out")
+    link = Link(a, out, 3600)
+    a.block_start = True
+    starting, raised = in_thread(link.on_start)
+    assert a.entered.wait(20)
+    link.on_shutdown()
+    a.go.set()
+    starting.join(20)
+    assert not starting.is_alive() and raised == []
+    assert [(n.starts, n.stops, n.active) for n in (a, out)] == [(1, 1, False), (0, 0, False)]
