@@ -290,68 +290,58 @@ def test_no_transfer_starts_before_its_due_time_on_the_system_clock(list_outlet,
     assert max(early) <= 1e-9, "a transfer started %.6f s before its due time" % max(early)
 
 
-def test_a_schedule_raising_in_a_handed_dispatch_stops_the_planner_as_in_the_loop(list_outlet):
+class CustomSchedule:
+    """A schedule as a user may write one (anything with ``bind``): its timeline's
+    ``next_due`` is the function given."""
+
+    def __init__(self, next_due):
+        self.next_due = next_due
+
+    def bind(self, anchor, clock, seed):
+        return self
+
+
+def test_a_schedule_raising_in_a_handed_dispatch_stops_the_planner_as_in_the_loop(
+        stamp_inlet, list_outlet):
     """A schedule's ``next_due`` that raises inside a dispatch handed to a worker (system clock)
     is raised by ``start()``, as when the loop dispatches itself; it is not left in the worker's
     log while the planner runs on with that link gone from its slots."""
-    calls, pulls = [0], []
+    calls = [0]
 
-    class Breaking:
-        def next_due(self, after):
-            calls[0] += 1
-            if calls[0] >= 4:
-                raise RuntimeError("schedule broke")
-            return after + 0.05
+    def next_due(after):
+        calls[0] += 1
+        if calls[0] >= 4:
+            raise RuntimeError("schedule broke")
+        return after + 0.05
 
-    class BreakingSchedule:
-        def bind(self, anchor, clock, seed):
-            return Breaking()
-
-    class In(Inlet):
-        def pull(self, update):
-            pulls.append(update)
-            return 1
-
-    planner = SchedulePlanner(Link(In(), list_outlet(), schedule=BreakingSchedule()),
+    inlet = stamp_inlet()
+    planner = SchedulePlanner(Link(inlet, list_outlet(), schedule=CustomSchedule(next_due)),
                               handle_signals=False)
     thread, raised = in_thread(planner.start)
     thread.join(20)
     if thread.is_alive():  # the bug: still running, the link never due again
         planner.shutdown()
         thread.join(10)
-    assert [str(error) for error in raised] == ["schedule broke"], (raised, len(pulls))
+    assert [str(error) for error in raised] == ["schedule broke"], (raised, len(inlet.times))
     assert not planner.running
 
 
-def test_a_schedule_raising_in_a_handed_dispatch_while_the_planner_stops_is_not_lost(caplog):
+def test_a_schedule_raising_in_a_handed_dispatch_while_the_planner_stops_is_not_lost(
+        stamp_inlet, list_outlet, caplog):
     """The worker is inside the schedule's ``next_due`` when ``shutdown()`` comes; it raises
     then: ``start()`` raises it (or, once the loop has ended, the planner logs it)."""
-    inside, go, loop = threading.Event(), threading.Event(), []
+    inside, go, loop, calls = threading.Event(), threading.Event(), [], [0]
 
-    class Breaking:
-        calls = 0
+    def next_due(after):
+        calls[0] += 1
+        if calls[0] >= 3 and threading.current_thread() not in loop:
+            inside.set()
+            assert go.wait(20)
+            raise RuntimeError("schedule broke while stopping")
+        return after + 0.05
 
-        def next_due(self, after):
-            Breaking.calls += 1
-            if Breaking.calls >= 3 and threading.current_thread() not in loop:
-                inside.set()
-                assert go.wait(20)
-                raise RuntimeError("schedule broke while stopping")
-            return after + 0.05
-
-    class BreakingSchedule:
-        def bind(self, anchor, clock, seed):
-            return Breaking()
-
-    class In(Inlet):
-        def pull(self, update):
-            return 1
-
-    class Out(Outlet):
-        def push(self, records, update):
-            pass
-
-    planner = SchedulePlanner(Link(In(), Out(), schedule=BreakingSchedule()), handle_signals=False)
+    planner = SchedulePlanner(Link(stamp_inlet(), list_outlet(), schedule=CustomSchedule(next_due)),
+                              handle_signals=False)
 
     def start():
         loop.append(threading.current_thread())
