@@ -34,7 +34,7 @@ import threading
 import time
 
 from .._log import get_logger
-from .clock import FINISH_BY_SLEEP, FINISH_BY_SPIN
+from .clock import FINISH_BY_SLEEP, finish
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -231,7 +231,6 @@ class WorkerPool:
         tasks = self._tasks
         take = tasks.popleft
         me = threading.current_thread()
-        monotonic = time.monotonic
         while True:
             try:
                 function, args = take()  # atomic: no lock while tasks are queued
@@ -242,11 +241,7 @@ class WorkerPool:
                     return
                 if call is not None:  # its last stretch slept, then spun, as clock.SystemClock.wait
                     deadline, function = call
-                    delay = deadline - monotonic()
-                    if delay > FINISH_BY_SPIN:
-                        time.sleep(delay - FINISH_BY_SPIN)
-                    while monotonic() < deadline:
-                        pass
+                    finish(deadline)
                     try:
                         function()
                     except BaseException:  # noqa: BLE001 - a worker must outlive any call

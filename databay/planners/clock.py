@@ -76,10 +76,7 @@ class SystemClock:
             return  # the loop calls again; a sleep that long could not be woken
         if wake.is_set():
             return
-        if delay > FINISH_BY_SPIN:
-            time.sleep(delay - FINISH_BY_SPIN)
-        while monotonic() < deadline:  # idle until now: spin the last stretch (see FINISH_BY_SPIN)
-            pass
+        finish(deadline)
 
     @staticmethod
     def hold() -> None:
@@ -91,6 +88,17 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+def finish(deadline: float) -> None:
+    """The last stretch of an idle wait, :data:`FINISH_BY_SLEEP` or less: slept, then the last
+    :data:`FINISH_BY_SPIN` spun on ``time.monotonic``."""
+    monotonic = time.monotonic
+    delay = deadline - monotonic()
+    if delay > FINISH_BY_SPIN:
+        time.sleep(delay - FINISH_BY_SPIN)
+    while monotonic() < deadline:
+        pass
 
 
 def _check_clock(name: str, clock: Any) -> Any:

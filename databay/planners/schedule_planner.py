@@ -291,8 +291,7 @@ class SchedulePlanner(BasePlanner):
             pool.join(1.0 if self.left_behind else None)
         error, self._handed_error = self._handed_error, None
         if error is not None:  # a handed dispatch raised after the loop had ended: not lost
-            _LOGGER.error("A dispatch of %r failed while it stopped: %r", self, error,
-                          exc_info=(type(error), error, error.__traceback__))
+            _LOGGER.error("A dispatch of %r failed while it stopped: %r", self, error, exc_info=error)
 
     def _raise_handed_error(self) -> None:
         """Raise, once, what a dispatch handed to a worker raised (see :meth:`_dispatch_handed`)."""

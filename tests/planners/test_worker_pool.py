@@ -3,7 +3,7 @@
 import threading
 import time
 
-from databay.planners import _worker_pool
+from databay.planners import clock
 from databay.planners._worker_pool import WorkerPool
 
 
@@ -241,7 +241,7 @@ def test_call_at_is_made_at_its_deadline_never_before_and_runs_what_it_queued_on
         monkeypatch):
     """The idle worker makes the call once the clock reached the deadline (it wakes up early and
     spins the last stretch: here 20 ms of it), then runs the tasks the call queued itself."""
-    monkeypatch.setattr(_worker_pool, "FINISH_BY_SPIN", 0.02)
+    monkeypatch.setattr(clock, "FINISH_BY_SPIN", 0.02)  # the spin clock.finish makes
     pool = _idle_pool()
     made, threads = [], []
     done = threading.Event()
